@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# vfio_iommu_dirty - top-level make targets.
+#
+#   make            build the module (W=1) against KDIR
+#   make sparse     run sparse (C=2) over the module; fails on any report
+#   make checkpatch checkpatch --strict over the project's C files
+#   make selftests  build the kselftest programs
+#   make check      everything above, then the selftests in a QEMU guest;
+#                   ends with "N passed, N failed"
+#   make demo       a DMA round trip through this module, explained
+#
+# KDIR defaults to the newest installed Debian 6.12 headers; the running
+# kernel's headers are never picked silently, since the build host usually
+# runs some other kernel.
+
+ifneq ($(KERNELRELEASE),)
+include $(src)/Kbuild
+else
+
+SHELL := /bin/bash
+PWD_ := $(CURDIR)
+BUILD := $(PWD_)/build
+
+KVER ?= $(shell ls -d /lib/modules/6.12.*/build 2>/dev/null | \
+		sed 's|/lib/modules/||; s|/build||' | sort -V | tail -n1)
+KDIR ?= /lib/modules/$(KVER)/build
+
+MODULE := vfio-iommu-dirty.ko
+SRCS := $(wildcard $(PWD_)/*.c $(PWD_)/*.h) \
+	$(wildcard $(PWD_)/include/uapi/linux/*.h)
+
+.PHONY: all modules deps kdir-check sparse checkpatch selftests payload \
+	check demo clean help
+
+all: modules
+
+deps:
+	@$(PWD_)/scripts/install-deps.sh
+
+kdir-check:
+	@if [ ! -e "$(KDIR)/Makefile" ]; then \
+		echo "error: no kernel build tree at '$(KDIR)'." >&2; \
+		echo "  Run 'make deps' for the Debian 6.12 headers, or pass KDIR=/path/to/build." >&2; \
+		exit 1; \
+	fi
+
+modules: kdir-check
+	$(MAKE) -C $(KDIR) M=$(PWD_) W=1 modules
+
+sparse: kdir-check
+	@$(PWD_)/scripts/sparse.sh $(KDIR)
+
+checkpatch:
+	@$(PWD_)/scripts/checkpatch.sh
+
+selftests:
+	@$(PWD_)/scripts/ksft-headers.sh $(BUILD)/ksft
+	$(MAKE) -C $(PWD_)/tools/testing/selftests/vfio_iommu_dirty \
+		KSFT_INC=$(BUILD)/ksft OUT=$(BUILD)/payload/selftests
+
+# What the guest gets under /opt/vid.
+payload: modules selftests
+	@mkdir -p $(BUILD)/payload
+	@cp $(PWD_)/$(MODULE) $(BUILD)/payload/
+
+check: deps
+	@$(PWD_)/scripts/check.sh
+
+demo: deps
+	@$(PWD_)/scripts/demo.sh
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(PWD_) clean 2>/dev/null
+	-$(MAKE) -C $(PWD_)/tools/testing/selftests/vfio_iommu_dirty \
+		OUT=$(BUILD)/payload/selftests clean 2>/dev/null
+	rm -rf $(BUILD)
+
+help:
+	@sed -n '3,16p' $(PWD_)/Makefile | sed 's/^# \{0,1\}//'
+
+endif

@@ -1,0 +1,43 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Install everything the build, the guest runner and the tests need, from
+# Debian's archive only. Idempotent: when nothing is missing it prints
+# nothing and exits 0.
+set -euo pipefail
+
+PKGS=(
+	build-essential
+	kmod
+	libkmod-dev
+	sparse
+	perl
+	xz-utils
+	cpio
+	busybox-static
+	qemu-system-x86
+	linux-headers-6.12-amd64
+	linux-image-6.12-amd64
+	linux-source-6.12
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: need root to install: ${missing[*]}" >&2
+	exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Assertion helpers shared by the vfio_iommu_dirty test programs. Include
+ * after kselftest_harness.h: these helpers use its SKIP/ASSERT/EXPECT.
+ */
+#ifndef VID_TEST_H
+#define VID_TEST_H
+
+#include <string.h>
+
+#include "vid_util.h"
+
+/*
+ * Skip when not in the test guest, otherwise put the kernel modules in the
+ * state the selected backend needs (see vid_modules_setup()). Returns
+ * false when the test is skipped: the caller then returns at once.
+ */
+static inline bool vid_prepare(struct __test_metadata *_metadata)
+{
+	const char *why = vid_skip_reason();
+	int ret;
+
+	if (why)
+		SKIP(return false, "%s", why);
+	ret = vid_modules_setup(&why);
+	ASSERT_EQ(0, ret) TH_LOG("%s: %s", why, strerror(-ret));
+	return true;
+}
+
+/* Assert that an int-returning helper gave 0, printing the errno name. */
+#define VID_ASSERT_OK(_expr) do {					\
+	int __r = (_expr);						\
+	ASSERT_EQ(0, __r) TH_LOG("%s: %s", #_expr, strerror(-__r));	\
+} while (0)
+
+/* Assert that an int-returning helper failed with -@_err. */
+#define VID_ASSERT_ERR(_err, _expr) do {				\
+	int __e = (_err);						\
+	int __r = (_expr);						\
+	ASSERT_EQ(-__e, __r)						\
+		TH_LOG("%s: got %s, want %s", #_expr,			\
+		       __r ? strerror(-__r) : "success",		\
+		       strerror(__e));					\
+} while (0)
+
+/*
+ * Unmap [@_iova, @_iova + @_size) and assert that it succeeds with
+ * exactly @_want bytes reported as unmapped.
+ */
+#define VID_ASSERT_UNMAP(_fd, _iova, _size, _want) do {		\
+	uint64_t __iova = (_iova), __size = (_size), __got;		\
+	VID_ASSERT_OK(vid_unmap((_fd), __iova, __size, &__got));	\
+	ASSERT_EQ((uint64_t)(_want), __got)				\
+		TH_LOG("unmap 0x%llx+0x%llx reported 0x%llx",		\
+		       (unsigned long long)__iova,			\
+		       (unsigned long long)__size,			\
+		       (unsigned long long)__got);			\
+} while (0)
+
+/*
+ * Compare the locked-memory and pinned-page counters with @base: EXPECT
+ * (the test goes on) or ASSERT (the test stops).
+ */
+static inline void vid_check_acct(struct __test_metadata *_metadata,
+				  const struct vid_acct *base, bool hard)
+{
+	struct vid_acct now;
+	int ret = vid_acct_read(&now);
+	bool same = !ret && now.vmlck_kb == base->vmlck_kb &&
+		    now.pinned == base->pinned;
+
+	EXPECT_EQ(0, ret) TH_LOG("reading counters: %s", strerror(-ret));
+	EXPECT_EQ(base->vmlck_kb, now.vmlck_kb)
+		TH_LOG("VmLck is %ld kB, was %ld kB", now.vmlck_kb,
+		       base->vmlck_kb);
+	EXPECT_EQ(base->pinned, now.pinned)
+		TH_LOG("pinned pages: %ld, was %ld", now.pinned,
+		       base->pinned);
+	if (hard)
+		ASSERT_TRUE(same);
+}
+
+#define VID_EXPECT_ACCT(_base)	vid_check_acct(_metadata, (_base), false)
+#define VID_ASSERT_ACCT(_base)	vid_check_acct(_metadata, (_base), true)
+
+#endif /* VID_TEST_H */

@@ -1,0 +1,718 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Shared helpers for the vfio_iommu_dirty selftests: environment, module
+ * loading through libkmod, container/group setup, DMA map wrappers, memory
+ * accounting counters, kernel log markers and the QEMU edu device.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libkmod.h>
+
+#include "vid_util.h"
+
+/* ---------------------------------------------------------------------- */
+/* environment                                                            */
+/* ---------------------------------------------------------------------- */
+
+bool vid_backend_intree(void)
+{
+	const char *b = getenv("VID_BACKEND");
+
+	return b && !strcmp(b, "intree");
+}
+
+const char *vid_backend_module(void)
+{
+	return vid_backend_intree() ? VID_MOD_TYPE1 : VID_MOD_OURS;
+}
+
+const char *vid_edu_bdf(void)
+{
+	const char *bdf = getenv("VID_EDU_BDF");
+
+	return bdf && *bdf ? bdf : NULL;
+}
+
+int vid_edu_group(void)
+{
+	const char *g = getenv("VID_EDU_GROUP");
+	char *end;
+	long v;
+
+	if (!g || !*g)
+		return -1;
+	errno = 0;
+	v = strtol(g, &end, 10);
+	if (errno || *end || v < 0 || v > INT_MAX)
+		return -1;
+	return (int)v;
+}
+
+const char *vid_skip_reason(void)
+{
+	if (access(VID_CONTAINER_PATH, R_OK | W_OK))
+		return VID_CONTAINER_PATH " is not available";
+	if (!vid_edu_bdf() || vid_edu_group() < 0)
+		return "VID_EDU_BDF/VID_EDU_GROUP not set (run in the test guest)";
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* kernel modules                                                         */
+/* ---------------------------------------------------------------------- */
+
+static int read_sysfs_line(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return (int)n;
+	}
+	close(fd);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+bool vid_module_live(const char *name)
+{
+	char path[PATH_MAX], state[32];
+
+	snprintf(path, sizeof(path), "/sys/module/%s/initstate", name);
+	if (read_sysfs_line(path, state, sizeof(state)))
+		return false;
+	return !strcmp(state, "live");
+}
+
+long vid_module_refcnt(const char *name)
+{
+	char path[PATH_MAX], buf[32];
+	char *end;
+	long v;
+	int ret;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/refcnt", name);
+	ret = read_sysfs_line(path, buf, sizeof(buf));
+	if (ret)
+		return ret;
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (errno || *end || end == buf)
+		return -EINVAL;
+	return v;
+}
+
+static struct kmod_ctx *kmod_open(void)
+{
+	struct kmod_ctx *ctx = kmod_new(NULL, NULL);
+
+	/* Keep libkmod quiet unless something is really wrong. */
+	if (ctx)
+		kmod_set_log_priority(ctx, 3);
+	return ctx;
+}
+
+int vid_module_remove(const char *name, bool quiet)
+{
+	struct kmod_module *mod = NULL;
+	struct kmod_ctx *ctx;
+	int ret;
+
+	ctx = kmod_open();
+	if (!ctx)
+		return -ENOMEM;
+	ret = kmod_module_new_from_name(ctx, name, &mod);
+	if (!ret)
+		ret = kmod_module_remove_module(mod,
+						quiet ? KMOD_REMOVE_NOLOG : 0);
+	if (mod)
+		kmod_module_unref(mod);
+	kmod_unref(ctx);
+	return ret;
+}
+
+int vid_module_load_ours(void)
+{
+	const char *path = getenv("VID_MODULE");
+	struct kmod_module *mod = NULL;
+	struct kmod_ctx *ctx;
+	int ret;
+
+	if (!path || !*path)
+		path = VID_DEFAULT_MODULE;
+	if (access(path, R_OK))
+		return -errno;
+	ctx = kmod_open();
+	if (!ctx)
+		return -ENOMEM;
+	ret = kmod_module_new_from_path(ctx, path, &mod);
+	if (!ret)
+		ret = kmod_module_insert_module(mod, 0, NULL);
+	if (ret == -EEXIST)
+		ret = 0;
+	if (mod)
+		kmod_module_unref(mod);
+	kmod_unref(ctx);
+	return ret;
+}
+
+static int load_by_name(const char *name)
+{
+	struct kmod_module *mod = NULL;
+	struct kmod_ctx *ctx;
+	int ret;
+
+	ctx = kmod_open();
+	if (!ctx)
+		return -ENOMEM;
+	ret = kmod_module_new_from_name(ctx, name, &mod);
+	if (!ret)
+		ret = kmod_module_probe_insert_module(mod, 0, NULL, NULL,
+						      NULL, NULL);
+	if (ret > 0)	/* blacklisted or similar: treat as not loadable */
+		ret = -EPERM;
+	if (mod)
+		kmod_module_unref(mod);
+	kmod_unref(ctx);
+	return ret;
+}
+
+int vid_modules_setup(const char **why)
+{
+	const char *dummy;
+	int ret;
+
+	if (!why)
+		why = &dummy;
+	*why = NULL;
+
+	if (vid_backend_intree()) {
+		if (vid_module_live(VID_MOD_OURS)) {
+			ret = vid_module_remove(VID_MOD_OURS, false);
+			if (ret) {
+				*why = "unload " VID_MOD_OURS;
+				return ret;
+			}
+		}
+		if (!vid_module_live(VID_MOD_TYPE1)) {
+			ret = load_by_name(VID_MOD_TYPE1);
+			if (ret) {
+				*why = "load " VID_MOD_TYPE1;
+				return ret;
+			}
+		}
+		return 0;
+	}
+
+	/*
+	 * The VFIO core tries IOMMU drivers newest first, so ours must be
+	 * registered after type1. If type1 is missing, (re)load in order.
+	 */
+	if (!vid_module_live(VID_MOD_TYPE1)) {
+		if (vid_module_live(VID_MOD_OURS)) {
+			ret = vid_module_remove(VID_MOD_OURS, false);
+			if (ret) {
+				*why = "unload " VID_MOD_OURS;
+				return ret;
+			}
+		}
+		ret = load_by_name(VID_MOD_TYPE1);
+		if (ret) {
+			*why = "load " VID_MOD_TYPE1;
+			return ret;
+		}
+	}
+	if (!vid_module_live(VID_MOD_OURS)) {
+		ret = vid_module_load_ours();
+		if (ret) {
+			*why = "load " VID_MOD_OURS " from $VID_MODULE";
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* containers and groups                                                  */
+/* ---------------------------------------------------------------------- */
+
+void vid_ctx_init(struct vid_ctx *ctx)
+{
+	ctx->container = -1;
+	ctx->group = -1;
+	ctx->device = -1;
+}
+
+int vid_open_container(void)
+{
+	int fd = open(VID_CONTAINER_PATH, O_RDWR | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int vid_open_group(int container)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	char path[64];
+	int fd, ret;
+
+	if (vid_edu_group() < 0)
+		return -ENODEV;
+	snprintf(path, sizeof(path), "/dev/vfio/%d", vid_edu_group());
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, VFIO_GROUP_GET_STATUS, &status)) {
+		ret = -errno;
+		goto err;
+	}
+	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		ret = -EBUSY;
+		goto err;
+	}
+	if (ioctl(fd, VFIO_GROUP_SET_CONTAINER, &container)) {
+		ret = -errno;
+		goto err;
+	}
+	return fd;
+err:
+	close(fd);
+	return ret;
+}
+
+int vid_ctx_open(struct vid_ctx *ctx, int type)
+{
+	int ret;
+
+	vid_ctx_init(ctx);
+	ret = vid_open_container();
+	if (ret < 0)
+		return ret;
+	ctx->container = ret;
+	ret = vid_open_group(ctx->container);
+	if (ret < 0)
+		goto err;
+	ctx->group = ret;
+	if (type && ioctl(ctx->container, VFIO_SET_IOMMU, type)) {
+		ret = -errno;
+		goto err;
+	}
+	return 0;
+err:
+	vid_ctx_close(ctx);
+	return ret;
+}
+
+void vid_ctx_close(struct vid_ctx *ctx)
+{
+	if (ctx->device >= 0)
+		close(ctx->device);
+	if (ctx->group >= 0)
+		close(ctx->group);
+	if (ctx->container >= 0)
+		close(ctx->container);
+	vid_ctx_init(ctx);
+}
+
+/* ---------------------------------------------------------------------- */
+/* DMA mapping                                                            */
+/* ---------------------------------------------------------------------- */
+
+int vid_map_raw(int container, uint32_t argsz, uint32_t flags,
+		uint64_t vaddr, uint64_t iova, uint64_t size)
+{
+	/* Room for an argsz larger than the structure. */
+	union {
+		struct vfio_iommu_type1_dma_map map;
+		char room[256];
+	} u;
+
+	memset(&u, 0, sizeof(u));
+	u.map.argsz = argsz;
+	u.map.flags = flags;
+	u.map.vaddr = vaddr;
+	u.map.iova = iova;
+	u.map.size = size;
+	return ioctl(container, VFIO_IOMMU_MAP_DMA, &u.map) ? -errno : 0;
+}
+
+int vid_map(int container, uint64_t iova, const void *vaddr, uint64_t size,
+	    uint32_t flags)
+{
+	return vid_map_raw(container, sizeof(struct vfio_iommu_type1_dma_map),
+			   flags, (uintptr_t)vaddr, iova, size);
+}
+
+int vid_unmap_raw(int container, uint32_t argsz, uint32_t flags,
+		  uint64_t iova, uint64_t size, uint64_t *unmapped)
+{
+	union {
+		struct vfio_iommu_type1_dma_unmap unmap;
+		char room[256];
+	} u;
+
+	memset(&u, 0, sizeof(u));
+	u.unmap.argsz = argsz;
+	u.unmap.flags = flags;
+	u.unmap.iova = iova;
+	u.unmap.size = size;
+	if (unmapped)
+		*unmapped = UINT64_MAX;
+	if (ioctl(container, VFIO_IOMMU_UNMAP_DMA, &u.unmap))
+		return -errno;
+	if (unmapped)
+		*unmapped = u.unmap.size;
+	return 0;
+}
+
+int vid_unmap(int container, uint64_t iova, uint64_t size,
+	      uint64_t *unmapped)
+{
+	return vid_unmap_raw(container,
+			     sizeof(struct vfio_iommu_type1_dma_unmap), 0,
+			     iova, size, unmapped);
+}
+
+void *vid_alloc(size_t size, int fill)
+{
+	void *p;
+
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	/* One pin per 4 KiB page keeps the counters easy to predict. */
+	madvise(p, size, MADV_NOHUGEPAGE);
+	/* Touch every page so that no page is the shared zero page. */
+	memset(p, fill, size);
+	return p;
+}
+
+void vid_free(void *p, size_t size)
+{
+	if (p)
+		munmap(p, size);
+}
+
+/* ---------------------------------------------------------------------- */
+/* accounting                                                             */
+/* ---------------------------------------------------------------------- */
+
+long vid_vmlck_kb(void)
+{
+	char line[256];
+	long v = -ENOENT;
+	FILE *f;
+
+	f = fopen("/proc/self/status", "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "VmLck: %ld kB", &v) == 1)
+			break;
+	}
+	fclose(f);
+	return v;
+}
+
+/*
+ * The pin counters are node statistics kept per CPU and folded into the
+ * global values only now and then, so /proc/vmstat can lag by a few pages
+ * per CPU. Writing vm.stat_refresh (root only) folds them right away.
+ */
+static int vmstat_refresh(void)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/sys/vm/stat_refresh", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, "1\n", 2);
+	close(fd);
+	return n == 2 ? 0 : -EIO;
+}
+
+long vid_pinned_pages(int *err)
+{
+	long acquired = -1, released = -1, v;
+	char name[64];
+	FILE *f;
+
+	*err = 0;
+	/* Best effort: without it the values are only less precise. */
+	vmstat_refresh();
+	f = fopen("/proc/vmstat", "re");
+	if (!f) {
+		*err = -errno;
+		return 0;
+	}
+	while (fscanf(f, "%63s %ld", name, &v) == 2) {
+		if (!strcmp(name, "nr_foll_pin_acquired"))
+			acquired = v;
+		else if (!strcmp(name, "nr_foll_pin_released"))
+			released = v;
+	}
+	fclose(f);
+	if (acquired < 0 || released < 0) {
+		*err = -ENOENT;
+		return 0;
+	}
+	return acquired - released;
+}
+
+int vid_acct_read(struct vid_acct *a)
+{
+	int err;
+
+	a->vmlck_kb = vid_vmlck_kb();
+	if (a->vmlck_kb < 0)
+		return (int)a->vmlck_kb;
+	a->pinned = vid_pinned_pages(&err);
+	return err;
+}
+
+/* ---------------------------------------------------------------------- */
+/* kernel log                                                             */
+/* ---------------------------------------------------------------------- */
+
+int vid_kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (lseek(fd, 0, SEEK_END) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int vid_kmsg_write(const char *line)
+{
+	char buf[256];
+	ssize_t n;
+	int fd, len;
+
+	fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = snprintf(buf, sizeof(buf), "%s\n", line);
+	n = write(fd, buf, len);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	return n == len ? 0 : -EIO;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+bool vid_kmsg_wait(int fd, const char *needle, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	char rec[8192];
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		long long left;
+		ssize_t n;
+
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n > 0) {
+			rec[n] = '\0';
+			if (strstr(rec, needle))
+				return true;
+			continue;
+		}
+		/* EPIPE: records were overwritten; just keep reading. */
+		if (n < 0 && errno == EPIPE)
+			continue;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return false;
+		left = deadline - now_ms();
+		if (left <= 0)
+			return false;
+		poll(&pfd, 1, (int)left);
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* the QEMU edu device                                                    */
+/* ---------------------------------------------------------------------- */
+
+static int region_info(int dev, uint32_t index,
+		       struct vfio_region_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->argsz = sizeof(*info);
+	info->index = index;
+	return ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, info) ? -errno : 0;
+}
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	ssize_t n = pread(fd, buf, len, (off_t)off);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	ssize_t n = pwrite(fd, buf, len, (off_t)off);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+int vid_edu_read64(struct vid_edu *edu, uint64_t reg, uint64_t *val)
+{
+	return pread_all(edu->fd, val, sizeof(*val), edu->bar0 + reg);
+}
+
+int vid_edu_write64(struct vid_edu *edu, uint64_t reg, uint64_t val)
+{
+	return pwrite_all(edu->fd, &val, sizeof(val), edu->bar0 + reg);
+}
+
+#define PCI_CMD_OFF	0x04
+#define PCI_CMD_MEMORY	0x2
+#define PCI_CMD_MASTER	0x4
+
+int vid_edu_open(struct vid_ctx *ctx, struct vid_edu *edu)
+{
+	struct vfio_region_info info;
+	uint32_t id;
+	uint16_t cmd;
+	int fd, ret;
+
+	if (!vid_edu_bdf())
+		return -ENODEV;
+	fd = ioctl(ctx->group, VFIO_GROUP_GET_DEVICE_FD, vid_edu_bdf());
+	if (fd < 0)
+		return -errno;
+	ctx->device = fd;
+	edu->fd = fd;
+
+	ret = region_info(fd, VFIO_PCI_BAR0_REGION_INDEX, &info);
+	if (ret)
+		return ret;
+	if (!(info.flags & VFIO_REGION_INFO_FLAG_READ) ||
+	    !(info.flags & VFIO_REGION_INFO_FLAG_WRITE) ||
+	    info.size < EDU_BUF + EDU_BUF_SIZE)
+		return -ENXIO;
+	edu->bar0 = info.offset;
+	edu->bar0_size = info.size;
+
+	ret = region_info(fd, VFIO_PCI_CONFIG_REGION_INDEX, &info);
+	if (ret)
+		return ret;
+	edu->cfg = info.offset;
+
+	ret = pread_all(fd, &cmd, sizeof(cmd), edu->cfg + PCI_CMD_OFF);
+	if (ret)
+		return ret;
+	cmd |= PCI_CMD_MEMORY | PCI_CMD_MASTER;
+	ret = pwrite_all(fd, &cmd, sizeof(cmd), edu->cfg + PCI_CMD_OFF);
+	if (ret)
+		return ret;
+	ret = pread_all(fd, &cmd, sizeof(cmd), edu->cfg + PCI_CMD_OFF);
+	if (ret)
+		return ret;
+	if ((cmd & (PCI_CMD_MEMORY | PCI_CMD_MASTER)) !=
+	    (PCI_CMD_MEMORY | PCI_CMD_MASTER))
+		return -EIO;
+
+	/* The identification register reads 0xRRrr00ed on edu. */
+	ret = pread_all(fd, &id, sizeof(id), edu->bar0 + EDU_REG_ID);
+	if (ret)
+		return ret;
+	if ((id & 0xff) != 0xed)
+		return -ENODEV;
+	return 0;
+}
+
+#define EDU_DMA_TIMEOUT_MS	5000
+
+static int edu_wait_idle(struct vid_edu *edu)
+{
+	long long deadline = now_ms() + EDU_DMA_TIMEOUT_MS;
+	uint64_t cmd;
+	int ret;
+
+	for (;;) {
+		ret = vid_edu_read64(edu, EDU_REG_DMA_CMD, &cmd);
+		if (ret)
+			return ret;
+		if (!(cmd & EDU_DMA_START))
+			return 0;
+		if (now_ms() > deadline)
+			return -ETIMEDOUT;
+		usleep(5000);
+	}
+}
+
+int vid_edu_dma(struct vid_edu *edu, uint64_t iova, uint64_t buf_off,
+		uint64_t count, bool to_ram)
+{
+	uint64_t src, dst;
+	int ret;
+
+	/* edu's bounds check is off by one at the buffer's last byte. */
+	if (!count || buf_off + count >= EDU_BUF_SIZE)
+		return -EINVAL;
+	/* edu ignores register writes while a transfer is running. */
+	ret = edu_wait_idle(edu);
+	if (ret)
+		return ret;
+	if (to_ram) {
+		src = EDU_BUF + buf_off;
+		dst = iova;
+	} else {
+		src = iova;
+		dst = EDU_BUF + buf_off;
+	}
+	ret = vid_edu_write64(edu, EDU_REG_DMA_SRC, src);
+	if (!ret)
+		ret = vid_edu_write64(edu, EDU_REG_DMA_DST, dst);
+	if (!ret)
+		ret = vid_edu_write64(edu, EDU_REG_DMA_CNT, count);
+	if (!ret)
+		ret = vid_edu_write64(edu, EDU_REG_DMA_CMD, EDU_DMA_START |
+				      (to_ram ? EDU_DMA_TO_RAM : 0));
+	if (ret)
+		return ret;
+	return edu_wait_idle(edu);
+}

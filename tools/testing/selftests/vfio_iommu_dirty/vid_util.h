@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Shared helpers for the vfio_iommu_dirty selftests.
+ *
+ * Everything here is plain C and independent of the kselftest harness:
+ * functions return 0 or a negative errno and the tests assert on that.
+ */
+#ifndef VID_UTIL_H
+#define VID_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/vfio.h>
+
+#define VID_PAGE		4096UL
+#define VID_MOD_OURS		"vfio_iommu_dirty"
+#define VID_MOD_TYPE1		"vfio_iommu_type1"
+#define VID_DEFAULT_MODULE	"/opt/vid/vfio-iommu-dirty.ko"
+#define VID_CONTAINER_PATH	"/dev/vfio/vfio"
+
+#define VID_MAP_RW	(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)
+
+/*
+ * The smallest argsz each type1 ioctl accepts: its structure up to and
+ * including the last field every caller must provide.
+ */
+#define VID_INFO_MINSZ \
+	(offsetof(struct vfio_iommu_type1_info, iova_pgsizes) + sizeof(__u64))
+#define VID_MAP_MINSZ \
+	(offsetof(struct vfio_iommu_type1_dma_map, size) + sizeof(__u64))
+#define VID_UNMAP_MINSZ \
+	(offsetof(struct vfio_iommu_type1_dma_unmap, size) + sizeof(__u64))
+
+/* --- environment --------------------------------------------------- */
+
+/* True when VID_BACKEND=intree: run against in-tree vfio_iommu_type1. */
+bool vid_backend_intree(void);
+/* Name of the module expected to serve new type1 containers. */
+const char *vid_backend_module(void);
+/* VID_EDU_BDF, or NULL when unset. */
+const char *vid_edu_bdf(void);
+/* VID_EDU_GROUP, or -1 when unset or not a number. */
+int vid_edu_group(void);
+/*
+ * Why the VFIO tests cannot run here (no /dev/vfio/vfio, no edu device
+ * in the environment), or NULL when they can.
+ */
+const char *vid_skip_reason(void);
+
+/* --- kernel modules (libkmod) ---------------------------------------- */
+
+/*
+ * Put the modules in the state the tests expect: vfio_iommu_type1 loaded,
+ * and vfio_iommu_dirty loaded after it (so that the VFIO core prefers it),
+ * or, with VID_BACKEND=intree, vfio_iommu_dirty not loaded.
+ * Returns 0 or -errno; on failure *why names the step that failed.
+ */
+int vid_modules_setup(const char **why);
+/* True when /sys/module/NAME/initstate says "live". */
+bool vid_module_live(const char *name);
+/* /sys/module/NAME/refcnt, or -errno. */
+long vid_module_refcnt(const char *name);
+/* delete_module(NAME, O_NONBLOCK) through libkmod; 0 or -errno. */
+int vid_module_remove(const char *name, bool quiet);
+/* Insert vfio_iommu_dirty from $VID_MODULE; 0 (also if loaded) or -errno. */
+int vid_module_load_ours(void);
+
+/* --- containers and groups --------------------------------------------- */
+
+/* An open container with the edu group attached. */
+struct vid_ctx {
+	int container;
+	int group;
+	int device;
+};
+
+void vid_ctx_init(struct vid_ctx *ctx);
+/* Open /dev/vfio/vfio; fd or -errno. */
+int vid_open_container(void);
+/* Open the edu group, check it is viable, add it to @container. */
+int vid_open_group(int container);
+/* Open container + group and, if @type is non-zero, VFIO_SET_IOMMU(@type). */
+int vid_ctx_open(struct vid_ctx *ctx, int type);
+/* Close device, group and container (in that order); idempotent. */
+void vid_ctx_close(struct vid_ctx *ctx);
+
+/* --- DMA mapping ------------------------------------------------------- */
+
+/* VFIO_IOMMU_MAP_DMA; 0 or -errno. */
+int vid_map(int container, uint64_t iova, const void *vaddr, uint64_t size,
+	    uint32_t flags);
+/* Same with every field chosen by the caller (for bad-argument tests). */
+int vid_map_raw(int container, uint32_t argsz, uint32_t flags,
+		uint64_t vaddr, uint64_t iova, uint64_t size);
+/* VFIO_IOMMU_UNMAP_DMA; 0 or -errno; *unmapped gets the returned size. */
+int vid_unmap(int container, uint64_t iova, uint64_t size,
+	      uint64_t *unmapped);
+int vid_unmap_raw(int container, uint32_t argsz, uint32_t flags,
+		  uint64_t iova, uint64_t size, uint64_t *unmapped);
+
+/* Anonymous private memory, populated, filled with @fill; NULL on error. */
+void *vid_alloc(size_t size, int fill);
+void vid_free(void *p, size_t size);
+
+/* --- accounting -------------------------------------------------------- */
+
+/* VmLck of this process in kB, or -errno. */
+long vid_vmlck_kb(void);
+/* nr_foll_pin_acquired - nr_foll_pin_released, or -errno via *err. */
+long vid_pinned_pages(int *err);
+
+struct vid_acct {
+	long vmlck_kb;
+	long pinned;
+};
+
+/* Snapshot both counters; 0 or -errno. */
+int vid_acct_read(struct vid_acct *a);
+
+/* --- kernel log -------------------------------------------------------- */
+
+/* Open /dev/kmsg for reading, positioned at its end; fd or -errno. */
+int vid_kmsg_open(void);
+/* Write one line to the kernel log; 0 or -errno. */
+int vid_kmsg_write(const char *line);
+/*
+ * Wait up to @timeout_ms for a new kernel log record containing @needle.
+ * Returns true when found.
+ */
+bool vid_kmsg_wait(int fd, const char *needle, int timeout_ms);
+
+#define VID_FAULT_BEGIN	"vid: expect-dmar-fault begin"
+#define VID_FAULT_END	"vid: expect-dmar-fault end"
+
+/* --- the QEMU edu device ----------------------------------------------- */
+
+#define EDU_REG_ID		0x00
+#define EDU_REG_DMA_SRC		0x80
+#define EDU_REG_DMA_DST		0x88
+#define EDU_REG_DMA_CNT		0x90
+#define EDU_REG_DMA_CMD		0x98
+#define EDU_DMA_START		0x1
+#define EDU_DMA_TO_RAM		0x2
+#define EDU_DMA_IRQ		0x4
+#define EDU_BUF			0x40000UL
+#define EDU_BUF_SIZE		4096UL
+
+struct vid_edu {
+	int fd;			/* the device fd (not owned) */
+	uint64_t bar0;		/* BAR0 region offset in the device fd */
+	uint64_t bar0_size;
+	uint64_t cfg;		/* config region offset in the device fd */
+};
+
+/*
+ * Get the edu device fd from @ctx->group into @ctx->device, locate BAR0 and
+ * the config region, check the edu identification register and enable
+ * memory decoding and bus mastering. 0 or -errno.
+ */
+int vid_edu_open(struct vid_ctx *ctx, struct vid_edu *edu);
+int vid_edu_read64(struct vid_edu *edu, uint64_t reg, uint64_t *val);
+int vid_edu_write64(struct vid_edu *edu, uint64_t reg, uint64_t val);
+/*
+ * One edu DMA transfer of @count bytes between IOVA @iova and the device
+ * buffer at @buf_off (offset inside the 4 KiB buffer). @to_ram selects the
+ * direction. Waits for completion (bounded). 0 or -errno (-ETIMEDOUT).
+ */
+int vid_edu_dma(struct vid_edu *edu, uint64_t iova, uint64_t buf_off,
+		uint64_t count, bool to_ram);
+
+#endif /* VID_UTIL_H */

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vfio_iommu_dirty - a VFIO type1 IOMMU backend with dirty page tracking.
+ *
+ * This file is the front end: module parameters, registration with the
+ * VFIO core, container open/release, and the ioctls user space sends to a
+ * /dev/vfio/vfio file once this backend serves it. Arguments are copied
+ * and validated here; the work happens in vid_dma.c, vid_pin.c and
+ * vid_domain.c under the container lock (see vfio_iommu_dirty.h).
+ *
+ * The user-visible behaviour is that of Linux 6.12's vfio_iommu_type1:
+ * the same ioctls, the same argument checks and the same errno values.
+ */
+#include <linux/iommu.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vfio.h>
+
+#include <uapi/linux/vfio_iommu_dirty.h>
+
+#include "vfio_iommu_dirty.h"
+
+bool vid_allow_unsafe_interrupts;
+module_param_named(allow_unsafe_interrupts, vid_allow_unsafe_interrupts,
+		   bool, 0644);
+MODULE_PARM_DESC(allow_unsafe_interrupts,
+		 "Enable VFIO IOMMU support on platforms without interrupt remapping support.");
+
+bool vid_disable_hugepages;
+module_param_named(disable_hugepages, vid_disable_hugepages, bool, 0644);
+MODULE_PARM_DESC(disable_hugepages,
+		 "Disable VFIO IOMMU support for IOMMU hugepages.");
+
+unsigned int vid_dma_entry_limit __read_mostly = U16_MAX;
+module_param_named(dma_entry_limit, vid_dma_entry_limit, uint, 0644);
+MODULE_PARM_DESC(dma_entry_limit,
+		 "Maximum number of user DMA mappings per container (65535).");
+
+static void *vid_open(unsigned long type)
+{
+	struct vid_container *c;
+
+	if (type != VFIO_TYPE1_IOMMU && type != VFIO_TYPE1v2_IOMMU)
+		return ERR_PTR(-EINVAL);
+
+	c = kzalloc(sizeof(*c), GFP_KERNEL_ACCOUNT);
+	if (!c)
+		return ERR_PTR(-ENOMEM);
+	mutex_init(&c->lock);
+	INIT_LIST_HEAD(&c->domains);
+	c->dma_tree = RB_ROOT;
+	c->dma_avail = vid_dma_entry_limit;
+	c->pgsize_bitmap = PAGE_MASK;
+	c->v2 = type == VFIO_TYPE1v2_IOMMU;
+	return c;
+}
+
+static void vid_release(void *iommu_data)
+{
+	struct vid_container *c = iommu_data;
+
+	/* No one else can reach the container any more; lock for lockdep. */
+	mutex_lock(&c->lock);
+	vid_dma_remove_all(c);
+	vid_release_domains(c);
+	mutex_unlock(&c->lock);
+	mutex_destroy(&c->lock);
+	kfree(c);
+}
+
+/* @c is NULL when the core asks before any backend serves the container. */
+static long vid_check_extension(struct vid_container *c, unsigned long ext)
+{
+	switch (ext) {
+	case VFIO_TYPE1_IOMMU:
+	case VFIO_TYPE1v2_IOMMU:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static long vid_get_info(struct vid_container *c, void __user *arg)
+{
+	unsigned long minsz = offsetofend(struct vfio_iommu_type1_info,
+					  iova_pgsizes);
+	struct vfio_iommu_type1_info info = { };
+
+	if (copy_from_user(&info, arg, minsz))
+		return -EFAULT;
+	if (info.argsz < minsz)
+		return -EINVAL;
+
+	mutex_lock(&c->lock);
+	info.flags = VFIO_IOMMU_INFO_PGSIZES;
+	info.iova_pgsizes = c->pgsize_bitmap;
+	mutex_unlock(&c->lock);
+
+	/* Write back no more than the caller said it has room for. */
+	minsz = min_t(size_t, info.argsz, sizeof(info));
+	return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
+}
+
+/* Smallest IOMMU page size of the container, the granule of MAP/UNMAP. */
+static u64 vid_min_pgsize(struct vid_container *c)
+{
+	return 1ULL << __ffs64(c->pgsize_bitmap);
+}
+
+static long vid_map_dma(struct vid_container *c, void __user *arg)
+{
+	unsigned long minsz = offsetofend(struct vfio_iommu_type1_dma_map,
+					  size);
+	u32 known = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+	struct vfio_iommu_type1_dma_map map;
+	u64 mask;
+	int prot = 0;
+	long ret;
+
+	if (copy_from_user(&map, arg, minsz))
+		return -EFAULT;
+	if (map.argsz < minsz || map.flags & ~known)
+		return -EINVAL;
+	/* Every address must fit the kernel's types (32-bit kernels). */
+	if ((unsigned long)map.vaddr != map.vaddr ||
+	    (dma_addr_t)map.iova != map.iova || (size_t)map.size != map.size)
+		return -EINVAL;
+
+	/* Protection is from the device's point of view. */
+	if (map.flags & VFIO_DMA_MAP_FLAG_READ)
+		prot |= IOMMU_READ;
+	if (map.flags & VFIO_DMA_MAP_FLAG_WRITE)
+		prot |= IOMMU_WRITE;
+	if (!prot)
+		return -EINVAL;
+
+	mutex_lock(&c->lock);
+	mask = vid_min_pgsize(c) - 1;
+	ret = -EINVAL;
+	if (!map.size || (map.size | map.iova | map.vaddr) & mask)
+		goto out_unlock;
+	/* Neither the device range nor the user range may wrap around. */
+	if (map.iova + map.size - 1 < map.iova ||
+	    map.vaddr + map.size - 1 < map.vaddr)
+		goto out_unlock;
+
+	ret = vid_dma_map(c, map.iova, map.vaddr, map.size, prot);
+out_unlock:
+	mutex_unlock(&c->lock);
+	return ret;
+}
+
+static long vid_unmap_dma(struct vid_container *c, void __user *arg)
+{
+	unsigned long minsz = offsetofend(struct vfio_iommu_type1_dma_unmap,
+					  size);
+	struct vfio_iommu_type1_dma_unmap unmap;
+	u64 unmapped = 0;
+	long ret;
+
+	if (copy_from_user(&unmap, arg, minsz))
+		return -EFAULT;
+	if (unmap.argsz < minsz || unmap.flags)
+		return -EINVAL;
+
+	mutex_lock(&c->lock);
+	ret = -EINVAL;
+	if ((unmap.iova | unmap.size) & (vid_min_pgsize(c) - 1))
+		goto out_unlock;
+	if (!unmap.size || unmap.iova + unmap.size - 1 < unmap.iova)
+		goto out_unlock;
+
+	ret = vid_dma_unmap(c, unmap.iova, unmap.size, &unmapped);
+out_unlock:
+	mutex_unlock(&c->lock);
+	if (ret)
+		return ret;
+
+	/* Report how much went away. */
+	unmap.size = unmapped;
+	return copy_to_user(arg, &unmap, minsz) ? -EFAULT : 0;
+}
+
+static long vid_ioctl(void *iommu_data, unsigned int cmd, unsigned long arg)
+{
+	struct vid_container *c = iommu_data;
+	void __user *uarg = (void __user *)arg;
+
+	if (cmd == VFIO_CHECK_EXTENSION)
+		return vid_check_extension(c, arg);
+	if (!c)
+		return -EINVAL;
+
+	switch (cmd) {
+	case VFIO_IOMMU_GET_INFO:
+		return vid_get_info(c, uarg);
+	case VFIO_IOMMU_MAP_DMA:
+		return vid_map_dma(c, uarg);
+	case VFIO_IOMMU_UNMAP_DMA:
+		return vid_unmap_dma(c, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct vfio_iommu_driver_ops vid_ops = {
+	.name		= VFIO_IOMMU_DIRTY_DRIVER_NAME,
+	.owner		= THIS_MODULE,
+	.open		= vid_open,
+	.release	= vid_release,
+	.ioctl		= vid_ioctl,
+	.attach_group	= vid_attach_group,
+	.detach_group	= vid_detach_group,
+};
+
+static int __init vid_init(void)
+{
+	return vfio_register_iommu_driver(&vid_ops);
+}
+
+static void __exit vid_exit(void)
+{
+	vfio_unregister_iommu_driver(&vid_ops);
+}
+
+module_init(vid_init);
+module_exit(vid_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("VFIO type1 IOMMU backend with dirty page tracking");
+MODULE_SOFTDEP("pre: vfio");

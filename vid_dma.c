@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vfio_iommu_dirty - the mapping tree and the MAP_DMA / UNMAP_DMA semantics.
+ *
+ * Mappings live in an rb-tree keyed by IOVA. They never overlap, so a node
+ * is "left of" another exactly when it ends at or before the other's start;
+ * every lookup below relies on that order. Callers hold the container lock.
+ */
+#include <linux/iommu.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/capability.h>
+
+#include "vfio_iommu_dirty.h"
+
+static inline struct vid_dma *to_dma(struct rb_node *n)
+{
+	return n ? rb_entry(n, struct vid_dma, node) : NULL;
+}
+
+/* Last IOVA of a range of @size bytes at @start; @size is never 0. */
+static inline dma_addr_t range_last(dma_addr_t start, u64 size)
+{
+	return start + size - 1;
+}
+
+static inline dma_addr_t dma_last(const struct vid_dma *dma)
+{
+	return dma->iova + dma->size - 1;
+}
+
+/**
+ * vid_dma_find() - find any mapping that intersects a range
+ * @c: container, locked
+ * @start: first IOVA of the range
+ * @size: length of the range in bytes, not 0, not wrapping
+ *
+ * Return: a mapping intersecting [@start, @start + @size), or NULL.
+ */
+struct vid_dma *vid_dma_find(struct vid_container *c, dma_addr_t start,
+			     u64 size)
+{
+	struct rb_node *n = c->dma_tree.rb_node;
+	dma_addr_t last = range_last(start, size);
+
+	while (n) {
+		struct vid_dma *dma = to_dma(n);
+
+		if (last < dma->iova)
+			n = n->rb_left;
+		else if (start > dma_last(dma))
+			n = n->rb_right;
+		else
+			return dma;
+	}
+	return NULL;
+}
+
+/**
+ * vid_dma_first_in() - find the lowest mapping that intersects a range
+ * @c: container, locked
+ * @start: first IOVA of the range
+ * @size: length of the range in bytes, not 0, not wrapping
+ *
+ * Walks down the tree remembering the leftmost node that ends at or after
+ * @start; that node is the first candidate, and it intersects the range
+ * unless it starts after the range's end.
+ *
+ * Return: the intersecting mapping with the lowest IOVA, or NULL.
+ */
+struct vid_dma *vid_dma_first_in(struct vid_container *c, dma_addr_t start,
+				 u64 size)
+{
+	struct rb_node *n = c->dma_tree.rb_node;
+	struct vid_dma *best = NULL;
+
+	while (n) {
+		struct vid_dma *dma = to_dma(n);
+
+		if (start <= dma_last(dma)) {
+			best = dma;
+			if (start >= dma->iova)
+				break;
+			n = n->rb_left;
+		} else {
+			n = n->rb_right;
+		}
+	}
+	if (best && best->iova > range_last(start, size))
+		return NULL;
+	return best;
+}
+
+static void vid_dma_link(struct vid_container *c, struct vid_dma *new)
+{
+	struct rb_node **link = &c->dma_tree.rb_node, *parent = NULL;
+
+	while (*link) {
+		parent = *link;
+		if (new->iova < to_dma(parent)->iova)
+			link = &parent->rb_left;
+		else
+			link = &parent->rb_right;
+	}
+	rb_link_node(&new->node, parent, link);
+	rb_insert_color(&new->node, &c->dma_tree);
+}
+
+static struct vid_dma *vid_dma_alloc(dma_addr_t iova, unsigned long vaddr,
+				     int prot)
+{
+	struct vid_dma *dma = kzalloc(sizeof(*dma), GFP_KERNEL_ACCOUNT);
+
+	if (!dma)
+		return NULL;
+	dma->iova = iova;
+	dma->vaddr = vaddr;
+	dma->prot = prot;
+	/*
+	 * Charge the memory lock limit of the whole process, as in-tree does:
+	 * the group leader outlives any thread that happened to call us.
+	 */
+	dma->task = get_task_struct(current->group_leader);
+	dma->mm = current->mm;
+	mmgrab(dma->mm);
+	dma->lock_cap = capable(CAP_IPC_LOCK);
+	return dma;
+}
+
+static void vid_dma_free(struct vid_dma *dma)
+{
+	mmdrop(dma->mm);
+	put_task_struct(dma->task);
+	kfree(dma);
+}
+
+/**
+ * vid_dma_map() - create a mapping: pin user pages and map them
+ * @c: container, locked
+ * @iova: first device address, aligned to the smallest IOMMU page
+ * @vaddr: first user address in current->mm, equally aligned
+ * @size: bytes, aligned, not 0; neither range wraps
+ * @prot: IOMMU_READ and/or IOMMU_WRITE
+ *
+ * All-or-nothing: on failure nothing stays pinned, mapped or accounted.
+ *
+ * Return: 0, -EEXIST if the range overlaps a mapping, -ENOSPC past
+ * dma_entry_limit, -ENOMEM, -EFAULT for memory that cannot be pinned, or
+ * an error from the IOMMU driver.
+ */
+int vid_dma_map(struct vid_container *c, dma_addr_t iova,
+		unsigned long vaddr, u64 size, int prot)
+{
+	struct vid_dma *dma;
+	int ret;
+
+	if (vid_dma_find(c, iova, size))
+		return -EEXIST;
+	if (!c->dma_avail)
+		return -ENOSPC;
+	if (!current->mm)
+		return -ENODEV;
+
+	dma = vid_dma_alloc(iova, vaddr, prot);
+	if (!dma)
+		return -ENOMEM;
+
+	/* Linked while still empty, so that a failure can share the remove path. */
+	vid_dma_link(c, dma);
+	c->dma_avail--;
+
+	ret = vid_pin_map(c, dma, size);
+	if (ret)
+		vid_dma_remove(c, dma);
+	return ret;
+}
+
+/**
+ * vid_dma_remove() - unmap, unpin, unaccount, unlink and free one mapping
+ * @c: container, locked
+ * @dma: mapping in @c's tree
+ */
+void vid_dma_remove(struct vid_container *c, struct vid_dma *dma)
+{
+	vid_unmap_unpin(c, dma);
+	rb_erase(&dma->node, &c->dma_tree);
+	c->dma_avail++;
+	vid_dma_free(dma);
+}
+
+/**
+ * vid_dma_remove_all() - remove every mapping of a container
+ * @c: container, locked (or no longer reachable by anyone else)
+ */
+void vid_dma_remove_all(struct vid_container *c)
+{
+	struct rb_node *n;
+
+	while ((n = rb_first(&c->dma_tree))) {
+		vid_dma_remove(c, to_dma(n));
+		cond_resched();
+	}
+}
+
+/*
+ * A v2 container may unmap several whole mappings at once but must never
+ * cut one in two: the range has to start at the first byte of whatever
+ * mapping holds @iova and end at the last byte of whatever holds its end.
+ */
+static bool vid_unmap_bisects(struct vid_container *c, dma_addr_t iova,
+			      u64 size)
+{
+	struct vid_dma *dma;
+
+	dma = vid_dma_find(c, iova, 1);
+	if (dma && dma->iova != iova)
+		return true;
+	dma = vid_dma_find(c, range_last(iova, size), 1);
+	return dma && dma_last(dma) != range_last(iova, size);
+}
+
+/**
+ * vid_dma_unmap() - remove the mappings a range covers
+ * @c: container, locked
+ * @iova: first IOVA of the range, aligned
+ * @size: length, aligned, not 0, not wrapping
+ * @unmapped: set to the number of bytes removed, also on error
+ *
+ * Version 2 containers remove every mapping inside the range and refuse a
+ * range that would split one. Version 1 containers keep the in-tree type1
+ * rule: a mapping is removed whole when the range covers its first byte;
+ * the walk stops at the first mapping that starts before the range.
+ *
+ * Return: 0 (possibly with *@unmapped == 0), or -EINVAL for a v2 range that
+ * bisects a mapping, in which case nothing is removed.
+ */
+int vid_dma_unmap(struct vid_container *c, dma_addr_t iova, u64 size,
+		  u64 *unmapped)
+{
+	dma_addr_t last = range_last(iova, size);
+	struct vid_dma *dma;
+
+	*unmapped = 0;
+	if (c->v2 && vid_unmap_bisects(c, iova, size))
+		return -EINVAL;
+
+	dma = vid_dma_first_in(c, iova, size);
+	while (dma && dma->iova <= last) {
+		struct vid_dma *next = to_dma(rb_next(&dma->node));
+
+		if (!c->v2 && dma->iova < iova)
+			break;
+		*unmapped += dma->size;
+		vid_dma_remove(c, dma);
+		dma = next;
+		cond_resched();
+	}
+	return 0;
+}

@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vfio_iommu_dirty - groups and IOMMU domains of a container.
+ *
+ * Each IOMMU-backed group gets a paging domain. A new group first gets a
+ * domain of its own, which tells what its IOMMU can do (page sizes, cache
+ * coherency enforcement); if an existing domain of the container is of the
+ * same kind the group moves there and the new domain is dropped, so groups
+ * share page tables whenever the hardware allows it. Otherwise the existing
+ * mappings are replayed into the new domain before it joins the container.
+ */
+#include <linux/iommu.h>
+#include <linux/slab.h>
+
+#include "vfio_iommu_dirty.h"
+
+static struct vid_group *vid_find_group(struct vid_container *c,
+					struct iommu_group *iommu_group,
+					struct vid_domain **owner)
+{
+	struct vid_domain *d;
+	struct vid_group *g;
+
+	list_for_each_entry(d, &c->domains, node) {
+		list_for_each_entry(g, &d->groups, node) {
+			if (g->iommu_group == iommu_group) {
+				if (owner)
+					*owner = d;
+				return g;
+			}
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The page sizes usable for the whole container are those every domain
+ * supports. Pinning works in CPU pages, so an IOMMU able to map smaller
+ * pages is presented as mapping PAGE_SIZE, as in-tree does.
+ */
+static void vid_update_pgsizes(struct vid_container *c)
+{
+	struct vid_domain *d;
+	u64 sizes = PAGE_MASK;
+
+	if (!list_empty(&c->domains))
+		sizes = ULONG_MAX;
+	list_for_each_entry(d, &c->domains, node)
+		sizes &= d->domain->pgsize_bitmap;
+	if (sizes & ~PAGE_MASK)
+		sizes = (sizes & PAGE_MASK) | PAGE_SIZE;
+	c->pgsize_bitmap = sizes;
+}
+
+static int vid_first_dev_alloc(struct device *dev, void *data)
+{
+	struct iommu_domain **domain = data;
+
+	*domain = iommu_paging_domain_alloc(dev);
+	return 1;	/* one device is enough to reach the IOMMU driver */
+}
+
+/* Allocate a paging domain for the IOMMU that serves @iommu_group. */
+static struct iommu_domain *vid_domain_alloc(struct iommu_group *iommu_group)
+{
+	struct iommu_domain *domain = NULL;
+
+	iommu_group_for_each_dev(iommu_group, &domain, vid_first_dev_alloc);
+	return domain ? domain : ERR_PTR(-ENODEV);
+}
+
+/*
+ * Interrupt isolation: without it a device could raise arbitrary MSIs by
+ * DMA. Refuse such a group unless the administrator opted in, with the
+ * errno and message in-tree uses.
+ */
+static int vid_check_msi_isolation(struct iommu_group *iommu_group)
+{
+	if (vid_allow_unsafe_interrupts ||
+	    iommu_group_has_isolated_msi(iommu_group))
+		return 0;
+	pr_warn("No interrupt remapping support. Use the module param \"allow_unsafe_interrupts\" to enable VFIO IOMMU support on this platform\n");
+	return -EPERM;
+}
+
+/*
+ * Move @g from its fresh domain @fresh into an existing domain of the same
+ * kind, if one accepts it. Return: true if @g moved, false if it is still
+ * attached to @fresh (or -errno if it is attached to neither).
+ */
+static int vid_try_join(struct vid_container *c, struct vid_domain *fresh,
+			struct vid_group *g)
+{
+	struct vid_domain *d;
+	int ret;
+
+	list_for_each_entry(d, &c->domains, node) {
+		if (d->domain->ops != fresh->domain->ops ||
+		    d->prot != fresh->prot)
+			continue;
+		iommu_detach_group(fresh->domain, g->iommu_group);
+		if (!iommu_attach_group(d->domain, g->iommu_group)) {
+			list_add(&g->node, &d->groups);
+			return true;
+		}
+		ret = iommu_attach_group(fresh->domain, g->iommu_group);
+		if (ret)
+			return ret;
+	}
+	return false;
+}
+
+static int vid_attach_iommu_group(struct vid_container *c,
+				  struct vid_group *g)
+{
+	struct vid_domain *fresh;
+	int ret;
+
+	fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
+	if (!fresh)
+		return -ENOMEM;
+	INIT_LIST_HEAD(&fresh->groups);
+
+	fresh->domain = vid_domain_alloc(g->iommu_group);
+	if (IS_ERR(fresh->domain)) {
+		ret = PTR_ERR(fresh->domain);
+		goto out_free;
+	}
+	ret = iommu_attach_group(fresh->domain, g->iommu_group);
+	if (ret)
+		goto out_domain;
+	ret = vid_check_msi_isolation(g->iommu_group);
+	if (ret)
+		goto out_detach;
+
+	/*
+	 * When the IOMMU can block no-snoop DMA, always ask for it: KVM then
+	 * need not emulate WBINVD for the guest.
+	 */
+	if (fresh->domain->ops->enforce_cache_coherency &&
+	    fresh->domain->ops->enforce_cache_coherency(fresh->domain))
+		fresh->prot = IOMMU_CACHE;
+
+	ret = vid_try_join(c, fresh, g);
+	if (ret < 0)
+		goto out_domain;
+	if (ret) {
+		iommu_domain_free(fresh->domain);
+		kfree(fresh);
+		return 0;
+	}
+
+	ret = vid_replay(c, fresh);
+	if (ret)
+		goto out_detach;
+	list_add(&g->node, &fresh->groups);
+	list_add_tail(&fresh->node, &c->domains);
+	vid_update_pgsizes(c);
+	return 0;
+
+out_detach:
+	iommu_detach_group(fresh->domain, g->iommu_group);
+out_domain:
+	iommu_domain_free(fresh->domain);
+out_free:
+	kfree(fresh);
+	return ret;
+}
+
+/**
+ * vid_attach_group() - the VFIO core's attach_group() callback
+ * @iommu_data: the &struct vid_container
+ * @iommu_group: group the user adds to the container
+ * @type: what backs the group
+ *
+ * Emulated (mediated) groups are not served yet; refusing them lets the
+ * VFIO core fall back to another backend for such a container.
+ *
+ * Return: 0, -EINVAL if the group is already attached, -EPERM without
+ * interrupt isolation, -EOPNOTSUPP for group types not served, or an
+ * IOMMU error.
+ */
+int vid_attach_group(void *iommu_data, struct iommu_group *iommu_group,
+		     enum vfio_group_type type)
+{
+	struct vid_container *c = iommu_data;
+	struct vid_group *g;
+	int ret;
+
+	if (type != VFIO_IOMMU)
+		return -EOPNOTSUPP;
+
+	mutex_lock(&c->lock);
+	ret = -EINVAL;
+	if (vid_find_group(c, iommu_group, NULL))
+		goto out_unlock;
+
+	ret = -ENOMEM;
+	g = kzalloc(sizeof(*g), GFP_KERNEL_ACCOUNT);
+	if (!g)
+		goto out_unlock;
+	g->iommu_group = iommu_group;
+
+	ret = vid_attach_iommu_group(c, g);
+	if (ret)
+		kfree(g);
+out_unlock:
+	mutex_unlock(&c->lock);
+	return ret;
+}
+
+/* Free a domain that has no group left. */
+static void vid_domain_destroy(struct vid_container *c, struct vid_domain *d)
+{
+	/*
+	 * The last domain is where unmapping finds the pinned pages, so the
+	 * mappings go before it does: a container with no IOMMU left has no
+	 * use for them, and in-tree drops them too.
+	 */
+	if (list_is_singular(&c->domains))
+		vid_dma_remove_all(c);
+	list_del(&d->node);
+	iommu_domain_free(d->domain);
+	kfree(d);
+	vid_update_pgsizes(c);
+}
+
+/**
+ * vid_detach_group() - the VFIO core's detach_group() callback
+ * @iommu_data: the &struct vid_container
+ * @iommu_group: group leaving the container
+ */
+void vid_detach_group(void *iommu_data, struct iommu_group *iommu_group)
+{
+	struct vid_container *c = iommu_data;
+	struct vid_domain *d;
+	struct vid_group *g;
+
+	mutex_lock(&c->lock);
+	g = vid_find_group(c, iommu_group, &d);
+	if (g) {
+		iommu_detach_group(d->domain, iommu_group);
+		list_del(&g->node);
+		kfree(g);
+		if (list_empty(&d->groups))
+			vid_domain_destroy(c, d);
+	}
+	mutex_unlock(&c->lock);
+}
+
+/**
+ * vid_release_domains() - detach every group and free every domain
+ * @c: container being released; its mappings are already gone
+ */
+void vid_release_domains(struct vid_container *c)
+{
+	struct vid_domain *d, *dn;
+	struct vid_group *g, *gn;
+
+	list_for_each_entry_safe(d, dn, &c->domains, node) {
+		list_for_each_entry_safe(g, gn, &d->groups, node) {
+			iommu_detach_group(d->domain, g->iommu_group);
+			list_del(&g->node);
+			kfree(g);
+		}
+		list_del(&d->node);
+		iommu_domain_free(d->domain);
+		kfree(d);
+	}
+	vid_update_pgsizes(c);
+}
