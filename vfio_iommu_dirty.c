@@ -50,6 +50,7 @@ static void *vid_open(unsigned long type)
 	mutex_init(&c->lock);
 	INIT_LIST_HEAD(&c->domains);
 	c->dma_tree = RB_ROOT;
+	INIT_LIST_HEAD(&c->iova_ranges);
 	c->dma_avail = vid_dma_entry_limit;
 	c->pgsize_bitmap = PAGE_MASK;
 	c->v2 = type == VFIO_TYPE1v2_IOMMU;
@@ -64,6 +65,7 @@ static void vid_release(void *iommu_data)
 	mutex_lock(&c->lock);
 	vid_dma_remove_all(c);
 	vid_release_domains(c);
+	vid_iova_free(&c->iova_ranges);
 	mutex_unlock(&c->lock);
 	mutex_destroy(&c->lock);
 	kfree(c);
@@ -79,27 +81,6 @@ static long vid_check_extension(struct vid_container *c, unsigned long ext)
 	default:
 		return 0;
 	}
-}
-
-static long vid_get_info(struct vid_container *c, void __user *arg)
-{
-	unsigned long minsz = offsetofend(struct vfio_iommu_type1_info,
-					  iova_pgsizes);
-	struct vfio_iommu_type1_info info = { };
-
-	if (copy_from_user(&info, arg, minsz))
-		return -EFAULT;
-	if (info.argsz < minsz)
-		return -EINVAL;
-
-	mutex_lock(&c->lock);
-	info.flags = VFIO_IOMMU_INFO_PGSIZES;
-	info.iova_pgsizes = c->pgsize_bitmap;
-	mutex_unlock(&c->lock);
-
-	/* Write back no more than the caller said it has room for. */
-	minsz = min_t(size_t, info.argsz, sizeof(info));
-	return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
 }
 
 /* Smallest IOMMU page size of the container, the granule of MAP/UNMAP. */

@@ -12,7 +12,10 @@
  *    can share page tables, each with the list of &struct vid_group attached
  *    to it;
  *  - an rb-tree of &struct vid_dma, one per successful VFIO_IOMMU_MAP_DMA,
- *    keyed by IOVA. Mappings never overlap.
+ *    keyed by IOVA. Mappings never overlap;
+ *  - the sorted list of IOVA ranges user space may map (&struct
+ *    vid_iova_range): the domains' apertures minus the groups' reserved
+ *    regions.
  *
  * Every page of a mapping is pinned (FOLL_LONGTERM) and mapped at the same
  * IOVA into every domain of the container. The pages are found again at
@@ -23,7 +26,7 @@
  * -------
  * One mutex per container, &vid_container.lock, protects everything the
  * container owns: the domain and group lists, the mapping tree, every field
- * of every &struct vid_dma, @dma_avail and @pgsize_bitmap. It is held for
+ * of every &struct vid_dma, the IOVA ranges, @dma_avail and @pgsize_bitmap. It is held for
  * the whole of each ioctl and each attach/detach, across pinning and IOMMU
  * page-table updates, so an ioctl sees the container as one consistent
  * state and a failed ioctl can roll back without racing anyone.
@@ -69,6 +72,8 @@ extern unsigned int vid_dma_entry_limit;
  * @lock: protects every other field and every object reachable from here
  * @domains: list of &struct vid_domain, linked by &vid_domain.node
  * @dma_tree: mappings, &struct vid_dma keyed by IOVA
+ * @iova_ranges: usable IOVA space, sorted &struct vid_iova_range; empty
+ *	while no domain constrains it
  * @dma_avail: how many more mappings may be created (dma_entry_limit)
  * @pgsize_bitmap: IOMMU page sizes every domain supports; PAGE_MASK while
  *	the container has no domain
@@ -78,6 +83,7 @@ struct vid_container {
 	struct mutex lock;	/* see "Locking" above */
 	struct list_head domains;
 	struct rb_root dma_tree;
+	struct list_head iova_ranges;
 	unsigned int dma_avail;
 	u64 pgsize_bitmap;
 	bool v2;
@@ -106,6 +112,18 @@ struct vid_domain {
 struct vid_group {
 	struct list_head node;
 	struct iommu_group *iommu_group;
+};
+
+/**
+ * struct vid_iova_range - a usable range of IOVA space
+ * @node: entry in &vid_container.iova_ranges, or in a list being built
+ * @start: first usable IOVA
+ * @last: last usable IOVA (inclusive, so the top of the space fits)
+ */
+struct vid_iova_range {
+	struct list_head node;
+	dma_addr_t start;
+	dma_addr_t last;
 };
 
 /**
@@ -151,6 +169,20 @@ void vid_unmap_unpin(struct vid_container *c, struct vid_dma *dma);
 int vid_replay(struct vid_container *c, struct vid_domain *to);
 int vid_acct_add(struct vid_dma *dma, unsigned long npages);
 void vid_acct_sub(struct vid_dma *dma, unsigned long npages);
+
+/* vid_info.c: VFIO_IOMMU_GET_INFO */
+long vid_get_info(struct vid_container *c, void __user *arg);
+
+/* vid_iova.c: the usable IOVA space */
+int vid_iova_build(struct vid_container *c, struct vid_domain *extra_domain,
+		   struct iommu_group *extra_group, struct list_head *out,
+		   phys_addr_t *sw_msi);
+bool vid_iova_allows(struct list_head *ranges, dma_addr_t start,
+		     dma_addr_t last);
+bool vid_iova_fits_mappings(struct vid_container *c,
+			    struct list_head *ranges);
+void vid_iova_replace(struct vid_container *c, struct list_head *ranges);
+void vid_iova_free(struct list_head *ranges);
 
 /* vid_domain.c: groups and IOMMU domains */
 int vid_attach_group(void *iommu_data, struct iommu_group *iommu_group,

@@ -147,8 +147,8 @@ static void vid_dma_free(struct vid_dma *dma)
  * All-or-nothing: on failure nothing stays pinned, mapped or accounted.
  *
  * Return: 0, -EEXIST if the range overlaps a mapping, -ENOSPC past
- * dma_entry_limit, -ENOMEM, -EFAULT for memory that cannot be pinned, or
- * an error from the IOMMU driver.
+ * dma_entry_limit, -EINVAL outside the usable IOVA ranges, -ENOMEM,
+ * -EFAULT for memory that cannot be pinned, or an IOMMU driver error.
  */
 int vid_dma_map(struct vid_container *c, dma_addr_t iova,
 		unsigned long vaddr, u64 size, int prot)
@@ -160,6 +160,8 @@ int vid_dma_map(struct vid_container *c, dma_addr_t iova,
 		return -EEXIST;
 	if (!c->dma_avail)
 		return -ENOSPC;
+	if (!vid_iova_allows(&c->iova_ranges, iova, range_last(iova, size)))
+		return -EINVAL;
 	if (!current->mm)
 		return -ENODEV;
 

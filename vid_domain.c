@@ -85,8 +85,8 @@ static int vid_check_msi_isolation(struct iommu_group *iommu_group)
 
 /*
  * Move @g from its fresh domain @fresh into an existing domain of the same
- * kind, if one accepts it. Return: true if @g moved, false if it is still
- * attached to @fresh (or -errno if it is attached to neither).
+ * kind, if one accepts it. Return: 1 if @g moved, 0 if it is still attached
+ * to @fresh, or -errno if it is attached to neither.
  */
 static int vid_try_join(struct vid_container *c, struct vid_domain *fresh,
 			struct vid_group *g)
@@ -101,24 +101,24 @@ static int vid_try_join(struct vid_container *c, struct vid_domain *fresh,
 		iommu_detach_group(fresh->domain, g->iommu_group);
 		if (!iommu_attach_group(d->domain, g->iommu_group)) {
 			list_add(&g->node, &d->groups);
-			return true;
+			return 1;
 		}
 		ret = iommu_attach_group(fresh->domain, g->iommu_group);
 		if (ret)
 			return ret;
 	}
-	return false;
+	return 0;
 }
 
-static int vid_attach_iommu_group(struct vid_container *c,
-				  struct vid_group *g)
+/* A fresh domain for @g, attached, with interrupt isolation checked. */
+static struct vid_domain *vid_domain_create(struct vid_group *g)
 {
 	struct vid_domain *fresh;
 	int ret;
 
 	fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
 	if (!fresh)
-		return -ENOMEM;
+		return ERR_PTR(-ENOMEM);
 	INIT_LIST_HEAD(&fresh->groups);
 
 	fresh->domain = vid_domain_alloc(g->iommu_group);
@@ -140,23 +140,7 @@ static int vid_attach_iommu_group(struct vid_container *c,
 	if (fresh->domain->ops->enforce_cache_coherency &&
 	    fresh->domain->ops->enforce_cache_coherency(fresh->domain))
 		fresh->prot = IOMMU_CACHE;
-
-	ret = vid_try_join(c, fresh, g);
-	if (ret < 0)
-		goto out_domain;
-	if (ret) {
-		iommu_domain_free(fresh->domain);
-		kfree(fresh);
-		return 0;
-	}
-
-	ret = vid_replay(c, fresh);
-	if (ret)
-		goto out_detach;
-	list_add(&g->node, &fresh->groups);
-	list_add_tail(&fresh->node, &c->domains);
-	vid_update_pgsizes(c);
-	return 0;
+	return fresh;
 
 out_detach:
 	iommu_detach_group(fresh->domain, g->iommu_group);
@@ -164,6 +148,73 @@ out_domain:
 	iommu_domain_free(fresh->domain);
 out_free:
 	kfree(fresh);
+	return ERR_PTR(ret);
+}
+
+/*
+ * Give @fresh what the container already has: the mappings and, where the
+ * IOMMU needs software-managed MSI, the MSI window. Freeing the domain on
+ * failure drops whatever was mapped into it.
+ */
+static int vid_domain_populate(struct vid_container *c,
+			       struct vid_domain *fresh, phys_addr_t sw_msi)
+{
+	int ret;
+
+	if (sw_msi != PHYS_ADDR_MAX) {
+		ret = iommu_get_msi_cookie(fresh->domain, sw_msi);
+		if (ret && ret != -ENODEV)
+			return ret;
+	}
+	return vid_replay(c, fresh);
+}
+
+static int vid_attach_iommu_group(struct vid_container *c,
+				  struct vid_group *g)
+{
+	phys_addr_t sw_msi = PHYS_ADDR_MAX;
+	struct vid_domain *fresh;
+	LIST_HEAD(ranges);
+	int ret;
+
+	fresh = vid_domain_create(g);
+	if (IS_ERR(fresh))
+		return PTR_ERR(fresh);
+
+	/* The new group must not take away IOVA space that is mapped. */
+	ret = vid_iova_build(c, fresh, g->iommu_group, &ranges, &sw_msi);
+	if (ret)
+		goto out_detach;
+	if (!vid_iova_fits_mappings(c, &ranges)) {
+		ret = -EINVAL;
+		goto out_detach;
+	}
+
+	ret = vid_try_join(c, fresh, g);
+	if (ret < 0)
+		goto out_domain;
+	if (ret) {
+		iommu_domain_free(fresh->domain);
+		kfree(fresh);
+		goto done;
+	}
+
+	ret = vid_domain_populate(c, fresh, sw_msi);
+	if (ret)
+		goto out_detach;
+	list_add(&g->node, &fresh->groups);
+	list_add_tail(&fresh->node, &c->domains);
+	vid_update_pgsizes(c);
+done:
+	vid_iova_replace(c, &ranges);
+	return 0;
+
+out_detach:
+	iommu_detach_group(fresh->domain, g->iommu_group);
+out_domain:
+	iommu_domain_free(fresh->domain);
+	kfree(fresh);
+	vid_iova_free(&ranges);
 	return ret;
 }
 
@@ -225,6 +276,21 @@ static void vid_domain_destroy(struct vid_container *c, struct vid_domain *d)
 	vid_update_pgsizes(c);
 }
 
+/*
+ * A group left: its reserved regions (and maybe its domain's aperture) no
+ * longer restrict the space. If the new list cannot be built, keeping the
+ * old, stricter one is safe.
+ */
+static void vid_iova_refresh(struct vid_container *c)
+{
+	LIST_HEAD(ranges);
+
+	if (list_empty(&c->domains))
+		vid_iova_free(&c->iova_ranges);
+	else if (!vid_iova_build(c, NULL, NULL, &ranges, NULL))
+		vid_iova_replace(c, &ranges);
+}
+
 /**
  * vid_detach_group() - the VFIO core's detach_group() callback
  * @iommu_data: the &struct vid_container
@@ -244,6 +310,7 @@ void vid_detach_group(void *iommu_data, struct iommu_group *iommu_group)
 		kfree(g);
 		if (list_empty(&d->groups))
 			vid_domain_destroy(c, d);
+		vid_iova_refresh(c);
 	}
 	mutex_unlock(&c->lock);
 }
