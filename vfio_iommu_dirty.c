@@ -49,6 +49,9 @@ static void *vid_open(unsigned long type)
 		return ERR_PTR(-ENOMEM);
 	mutex_init(&c->lock);
 	INIT_LIST_HEAD(&c->domains);
+	INIT_LIST_HEAD(&c->emulated);
+	init_rwsem(&c->devices_rwsem);
+	INIT_LIST_HEAD(&c->devices);
 	c->dma_tree = RB_ROOT;
 	INIT_LIST_HEAD(&c->iova_ranges);
 	c->dma_avail = vid_dma_entry_limit;
@@ -193,6 +196,12 @@ static const struct vfio_iommu_driver_ops vid_ops = {
 	.ioctl		= vid_ioctl,
 	.attach_group	= vid_attach_group,
 	.detach_group	= vid_detach_group,
+	.pin_pages	= vid_pin_pages,
+	.unpin_pages	= vid_unpin_pages,
+	.register_device = vid_register_device,
+	.unregister_device = vid_unregister_device,
+	.dma_rw		= vid_dma_rw,
+	.group_iommu_domain = vid_group_iommu_domain,
 };
 
 static int __init vid_init(void)

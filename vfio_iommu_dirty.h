@@ -11,34 +11,48 @@
  *  - a list of &struct vid_domain, one IOMMU domain per set of groups that
  *    can share page tables, each with the list of &struct vid_group attached
  *    to it;
+ *  - a list of emulated groups (mediated devices, no IOMMU) and the list of
+ *    their registered devices, which are told when a range they pinned is
+ *    unmapped;
  *  - an rb-tree of &struct vid_dma, one per successful VFIO_IOMMU_MAP_DMA,
  *    keyed by IOVA. Mappings never overlap;
  *  - the sorted list of IOVA ranges user space may map (&struct
  *    vid_iova_range): the domains' apertures minus the groups' reserved
  *    regions.
  *
- * Every page of a mapping is pinned (FOLL_LONGTERM) and mapped at the same
- * IOVA into every domain of the container. The pages are found again at
- * unmap time by asking the first domain for the physical address of each
- * IOVA, so no per-page array is kept.
+ * While the container has a domain, every page of a mapping is pinned
+ * (FOLL_LONGTERM) and mapped at the same IOVA into every domain. The pages
+ * are found again at unmap time by asking the first domain for the physical
+ * address of each IOVA, so no per-page array is kept. Without a domain (only
+ * emulated groups) a mapping is only recorded; emulated devices pin the
+ * pages they use one by one, into the mapping's tree of &struct vid_pin.
  *
  * Locking
  * -------
  * One mutex per container, &vid_container.lock, protects everything the
  * container owns: the domain and group lists, the mapping tree, every field
- * of every &struct vid_dma, the IOVA ranges, @dma_avail and @pgsize_bitmap. It is held for
+ * of every &struct vid_dma and its pins, the IOVA ranges, and the counters. It is held for
  * the whole of each ioctl and each attach/detach, across pinning and IOMMU
  * page-table updates, so an ioctl sees the container as one consistent
  * state and a failed ioctl can roll back without racing anyone.
  *
+ * &vid_container.devices_rwsem protects the list of registered devices. It
+ * is taken for reading around the dma_unmap() calls into device drivers,
+ * which call back into unpin_pages() and so need the container lock; those
+ * calls are therefore made with the container lock dropped, and the unmap
+ * that made them starts its walk again afterwards.
+ *
  * Nesting, outermost first:
  *
  *   VFIO core container->group_lock (held by the core around attach/detach)
- *     -> vid_container.lock
- *       -> mm->mmap_lock (locked_vm accounting, GUP faults, copy_*_user)
+ *     -> vid_container.devices_rwsem
+ *       -> vid_container.lock
+ *         -> mm->mmap_lock (locked_vm accounting, GUP, copy_*_user)
  *
- * Nothing in this module takes vid_container.lock while holding an mmap
- * lock. Every path may sleep: there are no spinlocks and no atomic context.
+ * Nothing takes devices_rwsem while holding the container lock, and nothing
+ * takes the container lock while holding an mmap lock. @ndevices is written
+ * with both held, so either one is enough to read it. Every path may sleep:
+ * there are no spinlocks and no atomic context.
  *
  * Lifetimes
  * ---------
@@ -53,6 +67,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/rbtree.h>
+#include <linux/rwsem.h>
 #include <linux/types.h>
 
 #include "vid_compat.h"
@@ -60,7 +75,9 @@
 struct iommu_domain;
 struct iommu_group;
 struct mm_struct;
+struct page;
 struct task_struct;
+struct vfio_device;
 
 /* Module parameters, defined in vfio_iommu_dirty.c. */
 extern bool vid_allow_unsafe_interrupts;
@@ -71,22 +88,32 @@ extern unsigned int vid_dma_entry_limit;
  * struct vid_container - one VFIO container served by this backend
  * @lock: protects every other field and every object reachable from here
  * @domains: list of &struct vid_domain, linked by &vid_domain.node
+ * @emulated: emulated groups, &struct vid_group linked by &vid_group.node
  * @dma_tree: mappings, &struct vid_dma keyed by IOVA
  * @iova_ranges: usable IOVA space, sorted &struct vid_iova_range; empty
  *	while no domain constrains it
  * @dma_avail: how many more mappings may be created (dma_entry_limit)
+ * @vaddr_invalid: mappings whose vaddr user space has invalidated
  * @pgsize_bitmap: IOMMU page sizes every domain supports; PAGE_MASK while
  *	the container has no domain
  * @v2: opened as VFIO_TYPE1v2_IOMMU (unmap may not split a mapping)
+ * @devices_rwsem: protects @devices (see "Locking")
+ * @devices: registered emulated devices, linked by their iommu_entry
+ * @ndevices: entries on @devices
  */
 struct vid_container {
 	struct mutex lock;	/* see "Locking" above */
 	struct list_head domains;
+	struct list_head emulated;
 	struct rb_root dma_tree;
 	struct list_head iova_ranges;
 	unsigned int dma_avail;
+	unsigned int vaddr_invalid;
 	u64 pgsize_bitmap;
 	bool v2;
+	struct rw_semaphore devices_rwsem;
+	struct list_head devices;
+	unsigned int ndevices;
 };
 
 /**
@@ -105,13 +132,17 @@ struct vid_domain {
 };
 
 /**
- * struct vid_group - an IOMMU group attached to the container
- * @node: entry in &vid_domain.groups
+ * struct vid_group - a group attached to the container
+ * @node: entry in &vid_domain.groups, or in &vid_container.emulated
  * @iommu_group: the group, referenced by the VFIO core while attached
+ * @pinned_scope: the group's devices write only through pin_pages() and
+ *	dma_rw(), so only what they pin or write can be dirty. Always true
+ *	for emulated groups; an IOMMU-backed group earns it by pinning.
  */
 struct vid_group {
 	struct list_head node;
 	struct iommu_group *iommu_group;
+	bool pinned_scope;
 };
 
 /**
@@ -131,9 +162,15 @@ struct vid_iova_range {
  * @node: entry in &vid_container.dma_tree
  * @iova: first device address
  * @vaddr: first user virtual address in @mm
- * @size: bytes currently pinned and mapped, from @iova. Grows while
- *	MAP_DMA pins and maps; equals the requested size once it succeeds.
+ * @size: bytes user space mapped
+ * @mapped: bytes from @iova currently pinned and mapped into every domain:
+ *	@size while the container has a domain, 0 while it has none, a
+ *	prefix while pin_map is in progress or unwinding
  * @prot: IOMMU_READ and/or IOMMU_WRITE, from the device's point of view
+ * @vaddr_invalid: user space invalidated @vaddr (VFIO_DMA_UNMAP_FLAG_VADDR)
+ *	and has not set a new one yet
+ * @pins: pages pinned by emulated devices, &struct vid_pin by IOVA
+ * @npins: entries in @pins
  * @lock_cap: @task had CAP_IPC_LOCK at map time (RLIMIT_MEMLOCK bypassed)
  * @task: group leader of the task that mapped, referenced
  * @mm: its mm, mmgrab()ed
@@ -144,11 +181,29 @@ struct vid_dma {
 	dma_addr_t iova;
 	unsigned long vaddr;
 	size_t size;
+	size_t mapped;
 	int prot;
+	bool vaddr_invalid;
+	struct rb_root pins;
+	unsigned long npins;
 	bool lock_cap;
 	struct task_struct *task;
 	struct mm_struct *mm;
 	unsigned long locked_vm;
+};
+
+/**
+ * struct vid_pin - a page pinned by emulated devices
+ * @node: entry in &vid_dma.pins
+ * @iova: IOVA of the page
+ * @page: the pinned page
+ * @refs: pin_pages() calls not yet matched by unpin_pages()
+ */
+struct vid_pin {
+	struct rb_node node;
+	dma_addr_t iova;
+	struct page *page;
+	unsigned int refs;
 };
 
 /* vid_dma.c: the mapping tree and the MAP/UNMAP operations */
@@ -163,12 +218,28 @@ int vid_dma_unmap(struct vid_container *c, dma_addr_t iova, u64 size,
 void vid_dma_remove(struct vid_container *c, struct vid_dma *dma);
 void vid_dma_remove_all(struct vid_container *c);
 
-/* vid_pin.c: pinning, accounting and IOMMU page tables of one mapping */
-int vid_pin_map(struct vid_container *c, struct vid_dma *dma, size_t size);
+/* vid_pin.c: pinning a mapping into the IOMMU page tables */
+int vid_pin_map(struct vid_container *c, struct vid_dma *dma);
 void vid_unmap_unpin(struct vid_container *c, struct vid_dma *dma);
 int vid_replay(struct vid_container *c, struct vid_domain *to);
+
+/* vid_acct.c: locked_vm accounting */
+bool vid_pfn_reserved(unsigned long pfn);
 int vid_acct_add(struct vid_dma *dma, unsigned long npages);
 void vid_acct_sub(struct vid_dma *dma, unsigned long npages);
+
+/* vid_emu.c: the emulated-device interface */
+struct vid_pin *vid_pin_find(struct vid_dma *dma, dma_addr_t iova);
+void vid_pin_put(struct vid_dma *dma, struct vid_pin *pin);
+int vid_pin_pages(void *iommu_data, struct iommu_group *iommu_group,
+		  dma_addr_t iova, int npage, int prot, struct page **pages);
+void vid_unpin_pages(void *iommu_data, dma_addr_t iova, int npage);
+int vid_dma_rw(void *iommu_data, dma_addr_t iova, void *data, size_t count,
+	       bool write);
+void vid_register_device(void *iommu_data, struct vfio_device *vdev);
+void vid_unregister_device(void *iommu_data, struct vfio_device *vdev);
+int vid_notify_unmap(struct vid_container *c, struct vid_dma *dma,
+		     unsigned int tries);
 
 /* vid_info.c: VFIO_IOMMU_GET_INFO */
 long vid_get_info(struct vid_container *c, void __user *arg);
@@ -189,5 +260,9 @@ int vid_attach_group(void *iommu_data, struct iommu_group *iommu_group,
 		     enum vfio_group_type type);
 void vid_detach_group(void *iommu_data, struct iommu_group *iommu_group);
 void vid_release_domains(struct vid_container *c);
+void vid_group_pinned(struct vid_container *c,
+		      struct iommu_group *iommu_group);
+struct iommu_domain *vid_group_iommu_domain(void *iommu_data,
+					    struct iommu_group *iommu_group);
 
 #endif /* VFIO_IOMMU_DIRTY_H */

@@ -109,7 +109,7 @@ static void vid_dma_link(struct vid_container *c, struct vid_dma *new)
 }
 
 static struct vid_dma *vid_dma_alloc(dma_addr_t iova, unsigned long vaddr,
-				     int prot)
+				     u64 size, int prot)
 {
 	struct vid_dma *dma = kzalloc(sizeof(*dma), GFP_KERNEL_ACCOUNT);
 
@@ -117,7 +117,9 @@ static struct vid_dma *vid_dma_alloc(dma_addr_t iova, unsigned long vaddr,
 		return NULL;
 	dma->iova = iova;
 	dma->vaddr = vaddr;
+	dma->size = size;
 	dma->prot = prot;
+	dma->pins = RB_ROOT;
 	/*
 	 * Charge the memory lock limit of the whole process, as in-tree does:
 	 * the group leader outlives any thread that happened to call us.
@@ -144,7 +146,9 @@ static void vid_dma_free(struct vid_dma *dma)
  * @size: bytes, aligned, not 0; neither range wraps
  * @prot: IOMMU_READ and/or IOMMU_WRITE
  *
- * All-or-nothing: on failure nothing stays pinned, mapped or accounted.
+ * Without any IOMMU domain (only emulated groups) the mapping is recorded
+ * and nothing is pinned: devices pin what they use. All or nothing: on
+ * failure nothing stays pinned, mapped or accounted.
  *
  * Return: 0, -EEXIST if the range overlaps a mapping, -ENOSPC past
  * dma_entry_limit, -EINVAL outside the usable IOVA ranges, -ENOMEM,
@@ -165,15 +169,15 @@ int vid_dma_map(struct vid_container *c, dma_addr_t iova,
 	if (!current->mm)
 		return -ENODEV;
 
-	dma = vid_dma_alloc(iova, vaddr, prot);
+	dma = vid_dma_alloc(iova, vaddr, size, prot);
 	if (!dma)
 		return -ENOMEM;
 
-	/* Linked while still empty, so that a failure can share the remove path. */
+	/* Linked before pinning, so that a failure shares the remove path. */
 	vid_dma_link(c, dma);
 	c->dma_avail--;
 
-	ret = vid_pin_map(c, dma, size);
+	ret = list_empty(&c->domains) ? 0 : vid_pin_map(c, dma);
 	if (ret)
 		vid_dma_remove(c, dma);
 	return ret;
@@ -186,7 +190,21 @@ int vid_dma_map(struct vid_container *c, dma_addr_t iova,
  */
 void vid_dma_remove(struct vid_container *c, struct vid_dma *dma)
 {
+	struct rb_node *n;
+
 	vid_unmap_unpin(c, dma);
+	/*
+	 * Unmap asks devices to unpin first, and the core closes devices
+	 * before it releases the container, so pins left here mean a driver
+	 * forgot them. Dropping them beats leaking the pages for good.
+	 */
+	while ((n = rb_first(&dma->pins))) {
+		struct vid_pin *pin = rb_entry(n, struct vid_pin, node);
+
+		WARN_ONCE(1, "vfio_iommu_dirty: dropping a device's pin\n");
+		pin->refs = 1;
+		vid_pin_put(dma, pin);
+	}
 	rb_erase(&dma->node, &c->dma_tree);
 	c->dma_avail++;
 	vid_dma_free(dma);
@@ -235,25 +253,43 @@ static bool vid_unmap_bisects(struct vid_container *c, dma_addr_t iova,
  * rule: a mapping is removed whole when the range covers its first byte;
  * the walk stops at the first mapping that starts before the range.
  *
- * Return: 0 (possibly with *@unmapped == 0), or -EINVAL for a v2 range that
- * bisects a mapping, in which case nothing is removed.
+ * A mapping holding pages pinned by emulated devices is not removed until
+ * the devices have been told and have unpinned; the lock is dropped for
+ * that, so the walk then starts again from the range's beginning.
+ *
+ * Return: 0 (possibly with *@unmapped == 0), -EINVAL for a v2 range that
+ * bisects a mapping (nothing is removed), or -EBUSY if devices would not
+ * let go of their pins (what was removed before stays removed).
  */
 int vid_dma_unmap(struct vid_container *c, dma_addr_t iova, u64 size,
 		  u64 *unmapped)
 {
-	dma_addr_t last = range_last(iova, size);
+	dma_addr_t last = range_last(iova, size), notified = 0;
+	unsigned int tries = 0;
 	struct vid_dma *dma;
+	int ret;
 
 	*unmapped = 0;
 	if (c->v2 && vid_unmap_bisects(c, iova, size))
 		return -EINVAL;
 
+again:
 	dma = vid_dma_first_in(c, iova, size);
 	while (dma && dma->iova <= last) {
 		struct vid_dma *next = to_dma(rb_next(&dma->node));
 
 		if (!c->v2 && dma->iova < iova)
 			break;
+		if (dma->npins) {
+			/* Count retries on the same mapping only. */
+			if (notified != dma->iova)
+				tries = 0;
+			notified = dma->iova;
+			ret = vid_notify_unmap(c, dma, tries++);
+			if (ret)
+				return ret;
+			goto again;
+		}
 		*unmapped += dma->size;
 		vid_dma_remove(c, dma);
 		dma = next;

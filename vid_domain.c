@@ -14,6 +14,10 @@
 
 #include "vfio_iommu_dirty.h"
 
+/*
+ * Find an attached group. @owner receives its domain, or NULL for an
+ * emulated group.
+ */
 static struct vid_group *vid_find_group(struct vid_container *c,
 					struct iommu_group *iommu_group,
 					struct vid_domain **owner)
@@ -21,6 +25,13 @@ static struct vid_group *vid_find_group(struct vid_container *c,
 	struct vid_domain *d;
 	struct vid_group *g;
 
+	list_for_each_entry(g, &c->emulated, node) {
+		if (g->iommu_group == iommu_group) {
+			if (owner)
+				*owner = NULL;
+			return g;
+		}
+	}
 	list_for_each_entry(d, &c->domains, node) {
 		list_for_each_entry(g, &d->groups, node) {
 			if (g->iommu_group == iommu_group) {
@@ -224,12 +235,14 @@ out_domain:
  * @iommu_group: group the user adds to the container
  * @type: what backs the group
  *
- * Emulated (mediated) groups are not served yet; refusing them lets the
- * VFIO core fall back to another backend for such a container.
+ * An emulated group needs no domain: its devices reach memory only
+ * through pin_pages() and dma_rw(), so it starts in pinned-page scope.
+ * While a vaddr update is in progress nothing may attach, since attaching
+ * may have to pin.
  *
- * Return: 0, -EINVAL if the group is already attached, -EPERM without
- * interrupt isolation, -EOPNOTSUPP for group types not served, or an
- * IOMMU error.
+ * Return: 0, -EBUSY during a vaddr update, -EINVAL if the group is already
+ * attached or of an unknown type, -EPERM without interrupt isolation, or
+ * an IOMMU error.
  */
 int vid_attach_group(void *iommu_data, struct iommu_group *iommu_group,
 		     enum vfio_group_type type)
@@ -238,10 +251,13 @@ int vid_attach_group(void *iommu_data, struct iommu_group *iommu_group,
 	struct vid_group *g;
 	int ret;
 
-	if (type != VFIO_IOMMU)
-		return -EOPNOTSUPP;
+	if (type != VFIO_IOMMU && type != VFIO_EMULATED_IOMMU)
+		return -EINVAL;
 
 	mutex_lock(&c->lock);
+	ret = -EBUSY;
+	if (c->vaddr_invalid)
+		goto out_unlock;
 	ret = -EINVAL;
 	if (vid_find_group(c, iommu_group, NULL))
 		goto out_unlock;
@@ -252,24 +268,46 @@ int vid_attach_group(void *iommu_data, struct iommu_group *iommu_group,
 		goto out_unlock;
 	g->iommu_group = iommu_group;
 
-	ret = vid_attach_iommu_group(c, g);
-	if (ret)
-		kfree(g);
+	if (type == VFIO_EMULATED_IOMMU) {
+		g->pinned_scope = true;
+		list_add(&g->node, &c->emulated);
+		ret = 0;
+	} else {
+		ret = vid_attach_iommu_group(c, g);
+		if (ret)
+			kfree(g);
+	}
 out_unlock:
 	mutex_unlock(&c->lock);
 	return ret;
 }
 
+/*
+ * The container is about to lose its last domain, which is where unmapping
+ * finds the pinned pages. Without emulated groups nobody can use the
+ * mappings any more and they go, as in-tree. With emulated groups they
+ * stay, unpinned, with only the devices' own pins still held and charged.
+ */
+static void vid_last_domain_leaves(struct vid_container *c)
+{
+	struct rb_node *n;
+
+	if (list_empty(&c->emulated)) {
+		WARN_ON_ONCE(c->ndevices);
+		vid_dma_remove_all(c);
+		return;
+	}
+	for (n = rb_first(&c->dma_tree); n; n = rb_next(n)) {
+		vid_unmap_unpin(c, rb_entry(n, struct vid_dma, node));
+		cond_resched();
+	}
+}
+
 /* Free a domain that has no group left. */
 static void vid_domain_destroy(struct vid_container *c, struct vid_domain *d)
 {
-	/*
-	 * The last domain is where unmapping finds the pinned pages, so the
-	 * mappings go before it does: a container with no IOMMU left has no
-	 * use for them, and in-tree drops them too.
-	 */
 	if (list_is_singular(&c->domains))
-		vid_dma_remove_all(c);
+		vid_last_domain_leaves(c);
 	list_del(&d->node);
 	iommu_domain_free(d->domain);
 	kfree(d);
@@ -304,7 +342,15 @@ void vid_detach_group(void *iommu_data, struct iommu_group *iommu_group)
 
 	mutex_lock(&c->lock);
 	g = vid_find_group(c, iommu_group, &d);
-	if (g) {
+	if (g && !d) {
+		list_del(&g->node);
+		kfree(g);
+		/* The last group of any kind takes the mappings with it. */
+		if (list_empty(&c->emulated) && list_empty(&c->domains)) {
+			WARN_ON_ONCE(c->ndevices);
+			vid_dma_remove_all(c);
+		}
+	} else if (g) {
 		iommu_detach_group(d->domain, iommu_group);
 		list_del(&g->node);
 		kfree(g);
@@ -324,6 +370,10 @@ void vid_release_domains(struct vid_container *c)
 	struct vid_domain *d, *dn;
 	struct vid_group *g, *gn;
 
+	list_for_each_entry_safe(g, gn, &c->emulated, node) {
+		list_del(&g->node);
+		kfree(g);
+	}
 	list_for_each_entry_safe(d, dn, &c->domains, node) {
 		list_for_each_entry_safe(g, gn, &d->groups, node) {
 			iommu_detach_group(d->domain, g->iommu_group);
@@ -335,4 +385,45 @@ void vid_release_domains(struct vid_container *c)
 		kfree(d);
 	}
 	vid_update_pgsizes(c);
+}
+
+/**
+ * vid_group_pinned() - note that a group's device pins what it uses
+ * @c: container, locked
+ * @iommu_group: group whose device called pin_pages()
+ *
+ * A device that pins declares that it writes only what it pins, so its
+ * group joins the pinned-page dirty scope, as in-tree.
+ */
+void vid_group_pinned(struct vid_container *c, struct iommu_group *iommu_group)
+{
+	struct vid_group *g = vid_find_group(c, iommu_group, NULL);
+
+	if (g)
+		g->pinned_scope = true;
+}
+
+/**
+ * vid_group_iommu_domain() - the VFIO core's group_iommu_domain() callback
+ * @iommu_data: the &struct vid_container
+ * @iommu_group: an attached group
+ *
+ * Return: the domain the group is attached to, ERR_PTR(-ENODEV) if it has
+ * none (emulated, or not attached), ERR_PTR(-EINVAL) for missing
+ * arguments.
+ */
+struct iommu_domain *vid_group_iommu_domain(void *iommu_data,
+					    struct iommu_group *iommu_group)
+{
+	struct iommu_domain *domain = ERR_PTR(-ENODEV);
+	struct vid_container *c = iommu_data;
+	struct vid_domain *d;
+
+	if (!c || !iommu_group)
+		return ERR_PTR(-EINVAL);
+	mutex_lock(&c->lock);
+	if (vid_find_group(c, iommu_group, &d) && d)
+		domain = d->domain;
+	mutex_unlock(&c->lock);
+	return domain;
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * vfio_iommu_dirty - pinning, locked_vm accounting and IOMMU page tables
- * of one mapping.
+ * vfio_iommu_dirty - pinning a mapping and keeping it in the IOMMU page
+ * tables of every domain.
  *
  * A mapping is pinned in batches of pointers that fit one page. Physically
  * contiguous pages are gathered into runs across batch boundaries and each
@@ -41,70 +41,23 @@ static void vid_run_unpin(const struct vid_run *run, bool dirty)
 }
 
 /*
- * Take mmap_lock of the mapping's mm for writing, as __account_locked_vm()
- * requires.
+ * Pages of a run that the mapping itself is charged for: not reserved and
+ * not held by an external pin (which carries its own charge).
  */
-static int vid_acct_locked(struct vid_dma *dma, unsigned long npages,
-			   bool inc)
+static unsigned long vid_run_chargeable(struct vid_dma *dma,
+					const struct vid_run *run)
 {
-	int ret;
+	unsigned long i, n = 0;
 
-	if (inc) {
-		ret = mmap_write_lock_killable(dma->mm);
-		if (ret)
-			return ret;
-	} else {
-		/*
-		 * Giving pages back must not be skipped because the caller
-		 * was killed: a lost decrement leaks locked_vm forever.
-		 */
-		mmap_write_lock(dma->mm);
+	for (i = 0; i < run->npages; i++) {
+		if (vid_pfn_reserved(run->pfn + i))
+			continue;
+		if (dma->npins &&
+		    vid_pin_find(dma, run->iova + (i << PAGE_SHIFT)))
+			continue;
+		n++;
 	}
-	ret = __account_locked_vm(dma->mm, npages, inc, dma->task,
-				  dma->lock_cap);
-	mmap_write_unlock(dma->mm);
-	return ret;
-}
-
-/**
- * vid_acct_add() - charge pages to the mapping owner's locked_vm
- * @dma: mapping; its @mm must be current->mm or otherwise alive
- * @npages: pages to add
- *
- * Return: 0, -ENOMEM past RLIMIT_MEMLOCK (unless the owner had
- * CAP_IPC_LOCK), or -EINTR if a fatal signal interrupted the wait.
- */
-int vid_acct_add(struct vid_dma *dma, unsigned long npages)
-{
-	int ret;
-
-	if (!npages)
-		return 0;
-	ret = vid_acct_locked(dma, npages, true);
-	if (!ret)
-		dma->locked_vm += npages;
-	return ret;
-}
-
-/**
- * vid_acct_sub() - give pages back to the mapping owner's locked_vm
- * @dma: mapping
- * @npages: pages to give back, at most @dma->locked_vm
- *
- * Once the owner's mm has no users left (the process exited) there is no
- * counter to correct, so only the mapping's own record is updated.
- */
-void vid_acct_sub(struct vid_dma *dma, unsigned long npages)
-{
-	if (WARN_ON_ONCE(npages > dma->locked_vm))
-		npages = dma->locked_vm;
-	if (!npages)
-		return;
-	if (mmget_not_zero(dma->mm)) {
-		vid_acct_locked(dma, npages, false);
-		mmput(dma->mm);
-	}
-	dma->locked_vm -= npages;
+	return n;
 }
 
 /* Map one run into every domain; on failure no domain keeps any of it. */
@@ -137,52 +90,80 @@ static bool vid_run_extends(const struct vid_run *run, unsigned long pfn)
 	       pfn == run->pfn + run->npages;
 }
 
+/* State of one vid_pin_map() call. */
+struct vid_pinner {
+	struct vid_container *c;
+	struct vid_dma *dma;
+	struct vid_run run;		/* pinned, not yet mapped */
+	unsigned long charged;		/* pages the mapped prefix is charged */
+};
+
 /*
- * Close @run: map it and grow the mapping by it. On failure the run's pages
- * are unpinned here; the caller still owns everything mapped before it.
+ * Close the pending run: map it and grow the mapped prefix by it. On
+ * failure the run's pages are unpinned here; everything mapped before it
+ * stays for the caller to undo.
  */
-static int vid_flush_run(struct vid_container *c, struct vid_dma *dma,
-			 struct vid_run *run)
+static int vid_flush_run(struct vid_pinner *p)
 {
+	struct vid_run *run = &p->run;
+	struct vid_dma *dma = p->dma;
 	int ret;
 
 	if (!run->npages)
 		return 0;
-	ret = vid_map_run(c, dma, run);
+	ret = vid_map_run(p->c, dma, run);
 	if (ret) {
 		vid_run_unpin(run, false);
 	} else {
 		/* A run always continues the mapped prefix of the mapping. */
-		WARN_ON_ONCE(run->iova != dma->iova + dma->size);
-		dma->size += run->npages << PAGE_SHIFT;
+		WARN_ON_ONCE(run->iova != dma->iova + dma->mapped);
+		dma->mapped += run->npages << PAGE_SHIFT;
+		p->charged += vid_run_chargeable(dma, run);
 	}
 	run->npages = 0;
 	return ret;
 }
 
-/* Pin up to one batch at @vaddr; returns pages pinned (> 0) or -errno. */
+/*
+ * Pin up to one batch at @vaddr of the mapping owner's mm. MAP_DMA runs in
+ * the owner's context and takes the lockless fast path; a replay started
+ * by another process pins through the owner's mm.
+ *
+ * Return: pages pinned (> 0) or -errno.
+ */
 static long vid_pin_batch(struct vid_dma *dma, unsigned long vaddr,
 			  unsigned long npages, struct page **pages)
 {
 	unsigned int gup = FOLL_LONGTERM;
+	struct mm_struct *mm = dma->mm;
 	long ret;
 
 	if (dma->prot & IOMMU_WRITE)
 		gup |= FOLL_WRITE;
-	ret = pin_user_pages_fast(vaddr, min(npages, VID_PIN_BATCH), gup,
-				  pages);
+	npages = min(npages, VID_PIN_BATCH);
+	if (current->mm == mm) {
+		ret = pin_user_pages_fast(vaddr, npages, gup, pages);
+	} else {
+		if (!mmget_not_zero(mm))
+			return -ESRCH;
+		mmap_read_lock(mm);
+		ret = pin_user_pages_remote(mm, vaddr, npages, gup, pages,
+					    NULL);
+		mmap_read_unlock(mm);
+		mmput(mm);
+	}
 	return ret ? ret : -EFAULT;
 }
 
 /*
- * Feed a batch of pinned pages into the current run, flushing the run each
+ * Feed a batch of pinned pages into the pending run, flushing the run each
  * time the physical addresses break. On failure the pages of the batch not
  * yet handed to a run are unpinned.
  */
-static int vid_consume_batch(struct vid_container *c, struct vid_dma *dma,
-			     struct vid_run *run, struct page **pages,
+static int vid_consume_batch(struct vid_pinner *p, struct page **pages,
 			     long count, dma_addr_t iova)
 {
+	struct vid_run *run = &p->run;
 	long i;
 	int ret;
 
@@ -193,7 +174,7 @@ static int vid_consume_batch(struct vid_container *c, struct vid_dma *dma,
 			run->npages++;
 			continue;
 		}
-		ret = vid_flush_run(c, dma, run);
+		ret = vid_flush_run(p);
 		if (ret) {
 			unpin_user_pages(pages + i, count - i);
 			return ret;
@@ -205,59 +186,72 @@ static int vid_consume_batch(struct vid_container *c, struct vid_dma *dma,
 	return 0;
 }
 
+/* Pin and map the whole mapping; on failure a prefix may stay mapped. */
+static int vid_pin_map_pages(struct vid_pinner *p, struct page **pages)
+{
+	struct vid_dma *dma = p->dma;
+	unsigned long total = dma->size >> PAGE_SHIFT, done = 0;
+	int ret = 0;
+
+	while (done < total) {
+		unsigned long off = done << PAGE_SHIFT;
+		long got;
+
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		got = vid_pin_batch(dma, dma->vaddr + off, total - done, pages);
+		if (got < 0)
+			return got;
+		ret = vid_consume_batch(p, pages, got, dma->iova + off);
+		if (ret)
+			return ret;
+		done += got;
+		cond_resched();
+	}
+	return vid_flush_run(p);
+}
+
 /**
- * vid_pin_map() - pin and map the pages of a new mapping
- * @c: container, locked
- * @dma: mapping linked in the tree with @size 0, owned by current->mm
- * @size: bytes to pin and map from @dma->iova / @dma->vaddr
+ * vid_pin_map() - pin a mapping's pages and map them into every domain
+ * @c: container, locked, with at least one domain
+ * @dma: mapping not mapped yet (@mapped is 0)
  *
  * The whole size is charged to locked_vm first, so a mapping over the limit
- * fails before any page is touched. On failure the caller removes @dma,
- * which unmaps, unpins and gives back whatever was done.
+ * fails before any page is touched; what turns out not to need a charge
+ * (reserved pages, pages already charged to an external pin) is given back
+ * at the end. All or nothing: on failure the mapping is left unmapped,
+ * unpinned and charged as before.
  *
- * Return: 0, or -ENOMEM, -EFAULT, -EINTR or an IOMMU driver error.
+ * Return: 0, or -ENOMEM, -EFAULT, -EINTR, -ESRCH or an IOMMU driver error.
  */
-int vid_pin_map(struct vid_container *c, struct vid_dma *dma, size_t size)
+int vid_pin_map(struct vid_container *c, struct vid_dma *dma)
 {
-	unsigned long total = size >> PAGE_SHIFT, done = 0;
-	struct vid_run run = { };
+	unsigned long total = dma->size >> PAGE_SHIFT;
+	struct vid_pinner p = { .c = c, .dma = dma };
 	struct page **pages;
 	int ret;
 
+	if (WARN_ON_ONCE(dma->mapped))
+		return -EINVAL;
 	ret = vid_acct_add(dma, total);
 	if (ret)
 		return ret;
 
 	pages = (struct page **)__get_free_page(GFP_KERNEL);
-	if (!pages)
-		return -ENOMEM;
-
-	while (done < total) {
-		long got;
-
-		if (fatal_signal_pending(current)) {
-			ret = -EINTR;
-			break;
-		}
-		got = vid_pin_batch(dma, dma->vaddr + (done << PAGE_SHIFT),
-				    total - done, pages);
-		if (got < 0) {
-			ret = got;
-			break;
-		}
-		ret = vid_consume_batch(c, dma, &run, pages, got,
-					dma->iova + (done << PAGE_SHIFT));
-		if (ret)
-			break;
-		done += got;
-		cond_resched();
+	if (pages) {
+		ret = vid_pin_map_pages(&p, pages);
+		free_page((unsigned long)pages);
+	} else {
+		ret = -ENOMEM;
 	}
-
 	if (ret)
-		vid_run_unpin(&run, false);
-	else
-		ret = vid_flush_run(c, dma, &run);
-	free_page((unsigned long)pages);
+		vid_run_unpin(&p.run, false);
+
+	/* Keep only the charge of what is mapped now... */
+	vid_acct_sub(dma, total - p.charged);
+	/* ...and let vid_unmap_unpin() give that back on failure. */
+	if (ret)
+		vid_unmap_unpin(c, dma);
 	return ret;
 }
 
@@ -266,18 +260,26 @@ struct vid_unpin_batch {
 	struct iommu_iotlb_gather gather;
 	struct vid_run runs[VID_UNPIN_BATCH];
 	unsigned int count;
+	unsigned long uncharge;
 };
 
-/* Flush the first domain's IOTLB, then let the pages go. */
-static void vid_unpin_flush(struct vid_domain *first,
-			    struct vid_unpin_batch *b, bool dirty)
+/*
+ * Flush the first domain's IOTLB, then let the pages go. Other domains were
+ * unmapped synchronously. The charge of the pages is counted before their
+ * pins are dropped, while their external pins can still be looked up.
+ */
+static void vid_unpin_flush(struct vid_dma *dma, struct vid_domain *first,
+			    struct vid_unpin_batch *b)
 {
+	bool dirty = dma->prot & IOMMU_WRITE;
 	unsigned int i;
 
 	iommu_iotlb_sync(first->domain, &b->gather);
 	iommu_iotlb_gather_init(&b->gather);
-	for (i = 0; i < b->count; i++)
+	for (i = 0; i < b->count; i++) {
+		b->uncharge += vid_run_chargeable(dma, &b->runs[i]);
 		vid_run_unpin(&b->runs[i], dirty);
+	}
 	b->count = 0;
 }
 
@@ -296,66 +298,78 @@ static size_t vid_run_len(struct iommu_domain *domain, dma_addr_t iova,
 	return len;
 }
 
+/* Unmap one run from every domain and queue it for unpinning. */
+static void vid_unmap_run(struct vid_container *c, struct vid_dma *dma,
+			  struct vid_unpin_batch *b, struct vid_run *run)
+{
+	struct vid_domain *first, *d;
+	size_t len = run->npages << PAGE_SHIFT;
+
+	first = list_first_entry(&c->domains, struct vid_domain, node);
+	iommu_unmap_fast(first->domain, run->iova, len, &b->gather);
+	d = first;
+	list_for_each_entry_continue(d, &c->domains, node)
+		iommu_unmap(d->domain, run->iova, len);
+
+	b->runs[b->count++] = *run;
+	if (b->count == VID_UNPIN_BATCH) {
+		vid_unpin_flush(dma, first, b);
+		cond_resched();
+	}
+}
+
 /**
- * vid_unmap_unpin() - undo vid_pin_map() for everything a mapping holds
+ * vid_unmap_unpin() - undo vid_pin_map(), also a partial one
  * @c: container, locked
- * @dma: mapping; its @size bytes are mapped in every domain
+ * @dma: mapping; its first @mapped bytes are mapped in every domain
  *
- * Leaves @dma with size 0 and locked_vm 0.
+ * Leaves @dma unmapped, charged only for its external pins.
  */
 void vid_unmap_unpin(struct vid_container *c, struct vid_dma *dma)
 {
-	bool dirty = dma->prot & IOMMU_WRITE;
-	dma_addr_t iova = dma->iova, end = dma->iova + dma->size;
+	dma_addr_t iova = dma->iova, end = dma->iova + dma->mapped;
+	struct vid_domain *first;
 	struct vid_unpin_batch *b;
-	struct vid_domain *first, *d;
 
-	if (!dma->size || list_empty(&c->domains))
+	if (!dma->mapped)
+		return;
+	if (WARN_ON_ONCE(list_empty(&c->domains)))
 		goto out;
 
-	/* Small enough for the stack of a syscall, but keep it off anyway. */
+	/* A few hundred bytes: keep them off the syscall stack. */
 	b = kmalloc(sizeof(*b), GFP_KERNEL | __GFP_NOFAIL);
 	iommu_iotlb_gather_init(&b->gather);
 	b->count = 0;
+	b->uncharge = 0;
 	first = list_first_entry(&c->domains, struct vid_domain, node);
 
 	while (iova < end) {
 		phys_addr_t phys = iommu_iova_to_phys(first->domain, iova);
-		size_t len;
+		struct vid_run run;
 
 		if (WARN_ON_ONCE(!phys)) {
 			iova += PAGE_SIZE;
 			continue;
 		}
-		len = vid_run_len(first->domain, iova, phys, end);
-		iommu_unmap_fast(first->domain, iova, len, &b->gather);
-		d = first;
-		list_for_each_entry_continue(d, &c->domains, node)
-			iommu_unmap(d->domain, iova, len);
-
-		b->runs[b->count++] = (struct vid_run) {
-			.iova = iova,
-			.pfn = PHYS_PFN(phys),
-			.npages = len >> PAGE_SHIFT,
-		};
-		if (b->count == VID_UNPIN_BATCH) {
-			vid_unpin_flush(first, b, dirty);
-			cond_resched();
-		}
-		iova += len;
+		run.iova = iova;
+		run.pfn = PHYS_PFN(phys);
+		run.npages = vid_run_len(first->domain, iova, phys, end) >>
+			     PAGE_SHIFT;
+		vid_unmap_run(c, dma, b, &run);
+		iova += run.npages << PAGE_SHIFT;
 	}
-	vid_unpin_flush(first, b, dirty);
+	vid_unpin_flush(dma, first, b);
+	vid_acct_sub(dma, b->uncharge);
 	kfree(b);
 out:
-	dma->size = 0;
-	vid_acct_sub(dma, dma->locked_vm);
+	dma->mapped = 0;
 }
 
-/* Replay one mapping; on failure @to keeps none of it. */
+/* Copy one mapping into @to; on failure @to keeps none of it. */
 static int vid_replay_one(struct vid_domain *first, struct vid_domain *to,
 			  struct vid_dma *dma)
 {
-	dma_addr_t iova = dma->iova, end = dma->iova + dma->size;
+	dma_addr_t iova = dma->iova, end = dma->iova + dma->mapped;
 	int ret = 0;
 
 	while (iova < end) {
@@ -378,25 +392,14 @@ static int vid_replay_one(struct vid_domain *first, struct vid_domain *to,
 	return ret;
 }
 
-/**
- * vid_replay() - map every existing mapping into a new domain
- * @c: container, locked
- * @to: the new domain, not yet on @c's list
- *
- * The pages are already pinned; the first domain tells where they are.
- *
- * Return: 0, or the IOMMU driver's error after undoing what was mapped.
- */
-int vid_replay(struct vid_container *c, struct vid_domain *to)
+/* Another domain already maps everything: copy its page tables. */
+static int vid_replay_copy(struct vid_container *c, struct vid_domain *to)
 {
 	struct vid_domain *first;
 	struct rb_node *n, *u;
 	int ret;
 
-	if (list_empty(&c->domains))
-		return 0;
 	first = list_first_entry(&c->domains, struct vid_domain, node);
-
 	for (n = rb_first(&c->dma_tree); n; n = rb_next(n)) {
 		ret = vid_replay_one(first, to,
 				     rb_entry(n, struct vid_dma, node));
@@ -410,7 +413,47 @@ undo:
 	for (u = rb_first(&c->dma_tree); u != n; u = rb_next(u)) {
 		struct vid_dma *dma = rb_entry(u, struct vid_dma, node);
 
-		iommu_unmap(to->domain, dma->iova, dma->size);
+		iommu_unmap(to->domain, dma->iova, dma->mapped);
 	}
 	return ret;
+}
+
+/*
+ * @to is the container's first and only domain: nothing is pinned for the
+ * IOMMU yet, so pin and map every mapping now.
+ */
+static int vid_replay_pin(struct vid_container *c)
+{
+	struct rb_node *n, *u;
+	int ret;
+
+	for (n = rb_first(&c->dma_tree); n; n = rb_next(n)) {
+		ret = vid_pin_map(c, rb_entry(n, struct vid_dma, node));
+		if (ret)
+			goto undo;
+	}
+	return 0;
+
+undo:
+	for (u = rb_first(&c->dma_tree); u != n; u = rb_next(u))
+		vid_unmap_unpin(c, rb_entry(u, struct vid_dma, node));
+	return ret;
+}
+
+/**
+ * vid_replay() - give a new domain every existing mapping
+ * @c: container, locked
+ * @to: the new domain, already last on @c's domain list
+ *
+ * If another domain exists, its page tables say where the pinned pages are.
+ * If @to is the first domain (the container so far had only emulated
+ * groups), the mappings are pinned and charged now.
+ *
+ * Return: 0, or an error after undoing everything done to @to.
+ */
+int vid_replay(struct vid_container *c, struct vid_domain *to)
+{
+	if (list_is_singular(&c->domains))
+		return vid_replay_pin(c);
+	return vid_replay_copy(c, to);
 }
