@@ -41,7 +41,8 @@ static void *vid_open(unsigned long type)
 {
 	struct vid_container *c;
 
-	if (type != VFIO_TYPE1_IOMMU && type != VFIO_TYPE1v2_IOMMU)
+	if (type != VFIO_TYPE1_IOMMU && type != VFIO_TYPE1v2_IOMMU &&
+	    type != VFIO_TYPE1_NESTING_IOMMU)
 		return ERR_PTR(-EINVAL);
 
 	c = kzalloc(sizeof(*c), GFP_KERNEL_ACCOUNT);
@@ -56,7 +57,9 @@ static void *vid_open(unsigned long type)
 	INIT_LIST_HEAD(&c->iova_ranges);
 	c->dma_avail = vid_dma_entry_limit;
 	c->pgsize_bitmap = PAGE_MASK;
-	c->v2 = type == VFIO_TYPE1v2_IOMMU;
+	/* Nesting is v2 plus a request for nesting on every domain. */
+	c->v2 = type != VFIO_TYPE1_IOMMU;
+	c->nesting = type == VFIO_TYPE1_NESTING_IOMMU;
 	return c;
 }
 
@@ -74,13 +77,43 @@ static void vid_release(void *iommu_data)
 	kfree(c);
 }
 
+/* Does every domain block no-snoop DMA? True with no domain, as in-tree. */
+static bool vid_cache_coherent(struct vid_container *c)
+{
+	struct vid_domain *d;
+	bool ret = true;
+
+	mutex_lock(&c->lock);
+	list_for_each_entry(d, &c->domains, node)
+		ret &= !!(d->prot & IOMMU_CACHE);
+	mutex_unlock(&c->lock);
+	return ret;
+}
+
+static bool vid_has_emulated(struct vid_container *c)
+{
+	bool ret;
+
+	mutex_lock(&c->lock);
+	ret = !list_empty(&c->emulated);
+	mutex_unlock(&c->lock);
+	return ret;
+}
+
 /* @c is NULL when the core asks before any backend serves the container. */
 static long vid_check_extension(struct vid_container *c, unsigned long ext)
 {
 	switch (ext) {
 	case VFIO_TYPE1_IOMMU:
 	case VFIO_TYPE1v2_IOMMU:
+	case VFIO_TYPE1_NESTING_IOMMU:
+	case VFIO_UNMAP_ALL:
 		return 1;
+	case VFIO_UPDATE_VADDR:
+		/* Emulated devices cannot pin while vaddrs are being updated. */
+		return c && !vid_has_emulated(c);
+	case VFIO_DMA_CC_IOMMU:
+		return c && vid_cache_coherent(c);
 	default:
 		return 0;
 	}
@@ -96,8 +129,10 @@ static long vid_map_dma(struct vid_container *c, void __user *arg)
 {
 	unsigned long minsz = offsetofend(struct vfio_iommu_type1_dma_map,
 					  size);
-	u32 known = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+	u32 known = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE |
+		    VFIO_DMA_MAP_FLAG_VADDR;
 	struct vfio_iommu_type1_dma_map map;
+	bool set_vaddr;
 	u64 mask;
 	int prot = 0;
 	long ret;
@@ -116,7 +151,9 @@ static long vid_map_dma(struct vid_container *c, void __user *arg)
 		prot |= IOMMU_READ;
 	if (map.flags & VFIO_DMA_MAP_FLAG_WRITE)
 		prot |= IOMMU_WRITE;
-	if (!prot)
+	/* A new mapping needs a protection; a new vaddr must not have one. */
+	set_vaddr = map.flags & VFIO_DMA_MAP_FLAG_VADDR;
+	if (!prot == !set_vaddr)
 		return -EINVAL;
 
 	mutex_lock(&c->lock);
@@ -129,33 +166,66 @@ static long vid_map_dma(struct vid_container *c, void __user *arg)
 	    map.vaddr + map.size - 1 < map.vaddr)
 		goto out_unlock;
 
-	ret = vid_dma_map(c, map.iova, map.vaddr, map.size, prot);
+	if (set_vaddr)
+		ret = vid_dma_set_vaddr(c, map.iova, map.vaddr, map.size);
+	else
+		ret = vid_dma_map(c, map.iova, map.vaddr, map.size, prot);
 out_unlock:
 	mutex_unlock(&c->lock);
 	return ret;
+}
+
+/* Check an unmap range; UNMAP_ALL turns it into the whole space. */
+static int vid_unmap_range(struct vid_container *c,
+			   struct vfio_iommu_type1_dma_unmap *unmap)
+{
+	u64 mask = vid_min_pgsize(c) - 1;
+
+	if (unmap->iova & mask)
+		return -EINVAL;
+	if (unmap->flags & VFIO_DMA_UNMAP_FLAG_ALL) {
+		if (unmap->iova || unmap->size)
+			return -EINVAL;
+		unmap->size = U64_MAX;
+		return 0;
+	}
+	if (!unmap->size || unmap->size & mask ||
+	    unmap->iova + unmap->size - 1 < unmap->iova)
+		return -EINVAL;
+	return 0;
 }
 
 static long vid_unmap_dma(struct vid_container *c, void __user *arg)
 {
 	unsigned long minsz = offsetofend(struct vfio_iommu_type1_dma_unmap,
 					  size);
+	u32 known = VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR;
 	struct vfio_iommu_type1_dma_unmap unmap;
 	u64 unmapped = 0;
 	long ret;
 
 	if (copy_from_user(&unmap, arg, minsz))
 		return -EFAULT;
-	if (unmap.argsz < minsz || unmap.flags)
+	if (unmap.argsz < minsz || unmap.flags & ~known)
 		return -EINVAL;
 
 	mutex_lock(&c->lock);
-	ret = -EINVAL;
-	if ((unmap.iova | unmap.size) & (vid_min_pgsize(c) - 1))
+	/* Emulated devices cannot work while host addresses are invalid. */
+	ret = -EBUSY;
+	if (unmap.flags & VFIO_DMA_UNMAP_FLAG_VADDR && !list_empty(&c->emulated))
 		goto out_unlock;
-	if (!unmap.size || unmap.iova + unmap.size - 1 < unmap.iova)
+	ret = vid_unmap_range(c, &unmap);
+	if (ret)
 		goto out_unlock;
 
-	ret = vid_dma_unmap(c, unmap.iova, unmap.size, &unmapped);
+	if (unmap.flags & VFIO_DMA_UNMAP_FLAG_VADDR)
+		ret = vid_dma_invalidate_vaddr(c, unmap.iova, unmap.size,
+					       unmap.flags & VFIO_DMA_UNMAP_FLAG_ALL,
+					       &unmapped);
+	else
+		ret = vid_dma_unmap(c, unmap.iova, unmap.size,
+				    unmap.flags & VFIO_DMA_UNMAP_FLAG_ALL,
+				    &unmapped);
 out_unlock:
 	mutex_unlock(&c->lock);
 	if (ret)

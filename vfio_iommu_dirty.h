@@ -96,7 +96,9 @@ extern unsigned int vid_dma_entry_limit;
  * @vaddr_invalid: mappings whose vaddr user space has invalidated
  * @pgsize_bitmap: IOMMU page sizes every domain supports; PAGE_MASK while
  *	the container has no domain
- * @v2: opened as VFIO_TYPE1v2_IOMMU (unmap may not split a mapping)
+ * @v2: opened as VFIO_TYPE1v2_IOMMU or VFIO_TYPE1_NESTING_IOMMU (unmap
+ *	may not split a mapping)
+ * @nesting: opened as VFIO_TYPE1_NESTING_IOMMU: every domain must nest
  * @devices_rwsem: protects @devices (see "Locking")
  * @devices: registered emulated devices, linked by their iommu_entry
  * @ndevices: entries on @devices
@@ -111,6 +113,7 @@ struct vid_container {
 	unsigned int vaddr_invalid;
 	u64 pgsize_bitmap;
 	bool v2;
+	bool nesting;
 	struct rw_semaphore devices_rwsem;
 	struct list_head devices;
 	unsigned int ndevices;
@@ -214,7 +217,11 @@ struct vid_dma *vid_dma_first_in(struct vid_container *c, dma_addr_t start,
 int vid_dma_map(struct vid_container *c, dma_addr_t iova,
 		unsigned long vaddr, u64 size, int prot);
 int vid_dma_unmap(struct vid_container *c, dma_addr_t iova, u64 size,
-		  u64 *unmapped);
+		  bool all, u64 *unmapped);
+int vid_dma_invalidate_vaddr(struct vid_container *c, dma_addr_t iova,
+			     u64 size, bool all, u64 *invalidated);
+int vid_dma_set_vaddr(struct vid_container *c, dma_addr_t iova,
+		      unsigned long vaddr, u64 size);
 void vid_dma_remove(struct vid_container *c, struct vid_dma *dma);
 void vid_dma_remove_all(struct vid_container *c);
 
@@ -227,6 +234,7 @@ int vid_replay(struct vid_container *c, struct vid_domain *to);
 bool vid_pfn_reserved(unsigned long pfn);
 int vid_acct_add(struct vid_dma *dma, unsigned long npages);
 void vid_acct_sub(struct vid_dma *dma, unsigned long npages);
+int vid_acct_change_owner(struct vid_dma *dma);
 
 /* vid_emu.c: the emulated-device interface */
 struct vid_pin *vid_pin_find(struct vid_dma *dma, dma_addr_t iova);

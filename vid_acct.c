@@ -10,8 +10,10 @@
  * external pin (see vid_emu.c). Moving a page between the two owners never
  * changes the total.
  */
+#include <linux/capability.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/task.h>
 
 #include "vfio_iommu_dirty.h"
 
@@ -91,4 +93,45 @@ void vid_acct_sub(struct vid_dma *dma, unsigned long npages)
 		return;
 	vid_acct_locked(dma, npages, false);
 	dma->locked_vm -= npages;
+}
+
+/**
+ * vid_acct_change_owner() - make the current process own a mapping
+ * @dma: mapping whose vaddr is being set by current
+ *
+ * After a vaddr update from another process (a new QEMU after exec, say),
+ * the charge moves from the old mm to current's, checked against current's
+ * RLIMIT_MEMLOCK, and the mapping keeps current's task and mm from then on.
+ *
+ * Return: 0, or -ENOMEM / -EINTR with nothing changed.
+ */
+int vid_acct_change_owner(struct vid_dma *dma)
+{
+	struct task_struct *task = current->group_leader;
+	struct mm_struct *mm = current->mm;
+	bool lock_cap;
+	int ret;
+
+	if (!mm || mm == dma->mm)
+		return 0;
+	lock_cap = capable(CAP_IPC_LOCK);
+	if (dma->locked_vm) {
+		ret = mmap_write_lock_killable(mm);
+		if (ret)
+			return ret;
+		ret = __account_locked_vm(mm, dma->locked_vm, true, task,
+					  lock_cap);
+		mmap_write_unlock(mm);
+		if (ret)
+			return ret;
+		vid_acct_locked(dma, dma->locked_vm, false);
+	}
+
+	put_task_struct(dma->task);
+	dma->task = get_task_struct(task);
+	mmdrop(dma->mm);
+	dma->mm = mm;
+	mmgrab(mm);
+	dma->lock_cap = lock_cap;
+	return 0;
 }

@@ -207,6 +207,8 @@ void vid_dma_remove(struct vid_container *c, struct vid_dma *dma)
 	}
 	rb_erase(&dma->node, &c->dma_tree);
 	c->dma_avail++;
+	if (dma->vaddr_invalid)
+		c->vaddr_invalid--;
 	vid_dma_free(dma);
 }
 
@@ -246,6 +248,7 @@ static bool vid_unmap_bisects(struct vid_container *c, dma_addr_t iova,
  * @c: container, locked
  * @iova: first IOVA of the range, aligned
  * @size: length, aligned, not 0, not wrapping
+ * @all: VFIO_DMA_UNMAP_FLAG_ALL: the range is the whole space
  * @unmapped: set to the number of bytes removed, also on error
  *
  * Version 2 containers remove every mapping inside the range and refuse a
@@ -262,7 +265,7 @@ static bool vid_unmap_bisects(struct vid_container *c, dma_addr_t iova,
  * let go of their pins (what was removed before stays removed).
  */
 int vid_dma_unmap(struct vid_container *c, dma_addr_t iova, u64 size,
-		  u64 *unmapped)
+		  bool all, u64 *unmapped)
 {
 	dma_addr_t last = range_last(iova, size), notified = 0;
 	unsigned int tries = 0;
@@ -270,7 +273,7 @@ int vid_dma_unmap(struct vid_container *c, dma_addr_t iova, u64 size,
 	int ret;
 
 	*unmapped = 0;
-	if (c->v2 && vid_unmap_bisects(c, iova, size))
+	if (c->v2 && !all && vid_unmap_bisects(c, iova, size))
 		return -EINVAL;
 
 again:
@@ -295,5 +298,91 @@ again:
 		dma = next;
 		cond_resched();
 	}
+	return 0;
+}
+
+/* Mark the mappings of a range valid again, up to (not including) @stop. */
+static void vid_vaddr_revalidate(struct vid_container *c, dma_addr_t iova,
+				 u64 size, struct vid_dma *stop)
+{
+	struct vid_dma *dma = vid_dma_first_in(c, iova, size);
+
+	for (; dma && dma != stop; dma = to_dma(rb_next(&dma->node))) {
+		dma->vaddr_invalid = false;
+		c->vaddr_invalid--;
+	}
+}
+
+/**
+ * vid_dma_invalidate_vaddr() - VFIO_DMA_UNMAP_FLAG_VADDR
+ * @c: container, locked, without emulated groups
+ * @iova: first IOVA of the range, aligned
+ * @size: length, aligned, not 0, not wrapping
+ * @all: the range is the whole space (no bisection check)
+ * @invalidated: set to the bytes whose vaddr was invalidated
+ *
+ * The mappings stay pinned and mapped; user space promises new host
+ * addresses for them (typically across exec of a new QEMU) through
+ * vid_dma_set_vaddr(). Until then nothing may pin through them.
+ *
+ * Return: 0, or -EINVAL if the range bisects a mapping (v2) or holds a
+ * mapping already invalidated; then nothing changes.
+ */
+int vid_dma_invalidate_vaddr(struct vid_container *c, dma_addr_t iova,
+			     u64 size, bool all, u64 *invalidated)
+{
+	dma_addr_t last = range_last(iova, size);
+	struct vid_dma *dma;
+
+	*invalidated = 0;
+	if (c->v2 && !all && vid_unmap_bisects(c, iova, size))
+		return -EINVAL;
+
+	dma = vid_dma_first_in(c, iova, size);
+	for (; dma && dma->iova <= last; dma = to_dma(rb_next(&dma->node))) {
+		if (!c->v2 && dma->iova < iova)
+			break;
+		if (dma->vaddr_invalid) {
+			vid_vaddr_revalidate(c, iova, size, dma);
+			*invalidated = 0;
+			return -EINVAL;
+		}
+		dma->vaddr_invalid = true;
+		c->vaddr_invalid++;
+		*invalidated += dma->size;
+	}
+	return 0;
+}
+
+/**
+ * vid_dma_set_vaddr() - VFIO_DMA_MAP_FLAG_VADDR
+ * @c: container, locked
+ * @iova: IOVA of an invalidated mapping
+ * @vaddr: its new host address in current->mm
+ * @size: its size
+ *
+ * If the caller is another process than the mapping's owner, the locked
+ * memory charge moves to the caller.
+ *
+ * Return: 0, -ENOENT if no mapping intersects the range, -EINVAL if the
+ * range is not exactly one invalidated mapping, or -ENOMEM if the caller's
+ * RLIMIT_MEMLOCK cannot take the charge.
+ */
+int vid_dma_set_vaddr(struct vid_container *c, dma_addr_t iova,
+		      unsigned long vaddr, u64 size)
+{
+	struct vid_dma *dma = vid_dma_find(c, iova, size);
+	int ret;
+
+	if (!dma)
+		return -ENOENT;
+	if (!dma->vaddr_invalid || dma->iova != iova || dma->size != size)
+		return -EINVAL;
+	ret = vid_acct_change_owner(dma);
+	if (ret)
+		return ret;
+	dma->vaddr = vaddr;
+	dma->vaddr_invalid = false;
+	c->vaddr_invalid--;
 	return 0;
 }

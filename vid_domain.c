@@ -122,7 +122,8 @@ static int vid_try_join(struct vid_container *c, struct vid_domain *fresh,
 }
 
 /* A fresh domain for @g, attached, with interrupt isolation checked. */
-static struct vid_domain *vid_domain_create(struct vid_group *g)
+static struct vid_domain *vid_domain_create(struct vid_container *c,
+					    struct vid_group *g)
 {
 	struct vid_domain *fresh;
 	int ret;
@@ -136,6 +137,12 @@ static struct vid_domain *vid_domain_create(struct vid_group *g)
 	if (IS_ERR(fresh->domain)) {
 		ret = PTR_ERR(fresh->domain);
 		goto out_free;
+	}
+	/* Nesting must be asked for before the domain is first attached. */
+	if (c->nesting) {
+		ret = iommu_enable_nesting(fresh->domain);
+		if (ret)
+			goto out_domain;
 	}
 	ret = iommu_attach_group(fresh->domain, g->iommu_group);
 	if (ret)
@@ -188,7 +195,7 @@ static int vid_attach_iommu_group(struct vid_container *c,
 	LIST_HEAD(ranges);
 	int ret;
 
-	fresh = vid_domain_create(g);
+	fresh = vid_domain_create(c, g);
 	if (IS_ERR(fresh))
 		return PTR_ERR(fresh);
 

@@ -189,10 +189,9 @@ static int vid_pin_check(struct vid_container *c, dma_addr_t iova)
 	/* Only a device that can be told about unmaps may pin. */
 	if (!c->ndevices)
 		return -EINVAL;
-	if (c->vaddr_invalid) {
-		WARN_ONCE(1, "vfio_iommu_dirty: pin_pages during a vaddr update\n");
+	/* Host addresses are being replaced: nothing to pin through. */
+	if (c->vaddr_invalid)
 		return -EBUSY;
-	}
 	return 0;
 }
 
@@ -338,10 +337,8 @@ int vid_dma_rw(void *iommu_data, dma_addr_t iova, void *data, size_t count,
 	int ret = 0;
 
 	mutex_lock(&c->lock);
-	if (c->vaddr_invalid) {
-		WARN_ONCE(1, "vfio_iommu_dirty: dma_rw during a vaddr update\n");
+	if (c->vaddr_invalid)
 		ret = -EBUSY;
-	}
 	while (!ret && count) {
 		ret = vid_rw_chunk(c, iova, data, count, write, &done);
 		count -= done;
