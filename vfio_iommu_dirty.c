@@ -60,6 +60,7 @@ static void *vid_open(unsigned long type)
 	/* Nesting is v2 plus a request for nesting on every domain. */
 	c->v2 = type != VFIO_TYPE1_IOMMU;
 	c->nesting = type == VFIO_TYPE1_NESTING_IOMMU;
+	vid_debugfs_add(c);
 	return c;
 }
 
@@ -67,7 +68,12 @@ static void vid_release(void *iommu_data)
 {
 	struct vid_container *c = iommu_data;
 
-	/* No one else can reach the container any more; lock for lockdep. */
+	/* Readers of the debugfs files are waited for here. */
+	vid_debugfs_remove(c);
+	/*
+	 * The core has detached every group; only a racing ioctl on the
+	 * container file could still come in, and the lock orders it.
+	 */
 	mutex_lock(&c->lock);
 	vid_dma_remove_all(c);
 	vid_release_domains(c);
@@ -85,7 +91,7 @@ static bool vid_cache_coherent(struct vid_container *c)
 
 	mutex_lock(&c->lock);
 	list_for_each_entry(d, &c->domains, node)
-		ret &= !!(d->prot & IOMMU_CACHE);
+		ret &= d->enforce_cc;
 	mutex_unlock(&c->lock);
 	return ret;
 }
@@ -276,12 +282,19 @@ static const struct vfio_iommu_driver_ops vid_ops = {
 
 static int __init vid_init(void)
 {
-	return vfio_register_iommu_driver(&vid_ops);
+	int ret;
+
+	vid_debugfs_init();
+	ret = vfio_register_iommu_driver(&vid_ops);
+	if (ret)
+		vid_debugfs_exit();
+	return ret;
 }
 
 static void __exit vid_exit(void)
 {
 	vfio_unregister_iommu_driver(&vid_ops);
+	vid_debugfs_exit();
 }
 
 module_init(vid_init);

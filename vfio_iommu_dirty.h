@@ -72,12 +72,16 @@
 
 #include "vid_compat.h"
 
+struct dentry;
 struct iommu_domain;
 struct iommu_group;
 struct mm_struct;
 struct page;
 struct task_struct;
 struct vfio_device;
+
+/* IOMMU page sizes counted per mapping: 4 KiB, 2 MiB, 1 GiB. */
+#define VID_NR_PGSIZES	3
 
 /* Module parameters, defined in vfio_iommu_dirty.c. */
 extern bool vid_allow_unsafe_interrupts;
@@ -102,6 +106,8 @@ extern unsigned int vid_dma_entry_limit;
  * @devices_rwsem: protects @devices (see "Locking")
  * @devices: registered emulated devices, linked by their iommu_entry
  * @ndevices: entries on @devices
+ * @id: number of the container's debugfs directory, or -errno
+ * @debugfs: that directory (set once at open, removed at release)
  */
 struct vid_container {
 	struct mutex lock;	/* see "Locking" above */
@@ -117,6 +123,8 @@ struct vid_container {
 	struct rw_semaphore devices_rwsem;
 	struct list_head devices;
 	unsigned int ndevices;
+	int id;
+	struct dentry *debugfs;
 };
 
 /**
@@ -124,14 +132,14 @@ struct vid_container {
  * @node: entry in &vid_container.domains
  * @domain: the paging domain every mapping of the container is mapped into
  * @groups: list of &struct vid_group attached to @domain
- * @prot: IOMMU_CACHE when the domain enforces cache coherency, else 0;
- *	added to the protection of every mapping in this domain
+ * @enforce_cc: the domain blocks no-snoop DMA; only domains that agree on
+ *	this share groups, and VFIO_DMA_CC_IOMMU needs it of every domain
  */
 struct vid_domain {
 	struct list_head node;
 	struct iommu_domain *domain;
 	struct list_head groups;
-	int prot;
+	bool enforce_cc;
 };
 
 /**
@@ -178,6 +186,8 @@ struct vid_iova_range {
  * @task: group leader of the task that mapped, referenced
  * @mm: its mm, mmgrab()ed
  * @locked_vm: pages this mapping has added to @mm's locked_vm
+ * @iommu_pages: IOMMU pages of each size (4K, 2M, 1G) used to map @mapped
+ *	into the first domain, as the IOMMU core splits each run
  */
 struct vid_dma {
 	struct rb_node node;
@@ -193,6 +203,7 @@ struct vid_dma {
 	struct task_struct *task;
 	struct mm_struct *mm;
 	unsigned long locked_vm;
+	unsigned long iommu_pages[VID_NR_PGSIZES];
 };
 
 /**
@@ -262,6 +273,12 @@ bool vid_iova_fits_mappings(struct vid_container *c,
 			    struct list_head *ranges);
 void vid_iova_replace(struct vid_container *c, struct list_head *ranges);
 void vid_iova_free(struct list_head *ranges);
+
+/* vid_debugfs.c: read-only view of the containers */
+void vid_debugfs_add(struct vid_container *c);
+void vid_debugfs_remove(struct vid_container *c);
+void vid_debugfs_init(void);
+void vid_debugfs_exit(void);
 
 /* vid_domain.c: groups and IOMMU domains */
 int vid_attach_group(void *iommu_data, struct iommu_group *iommu_group,

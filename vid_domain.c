@@ -45,6 +45,22 @@ static struct vid_group *vid_find_group(struct vid_container *c,
 }
 
 /*
+ * Would the container still have a usable page size with @fresh? Domains
+ * that share none cannot serve the same mappings.
+ */
+static bool vid_pgsizes_compatible(struct vid_container *c,
+				   struct vid_domain *fresh)
+{
+	unsigned long sizes = fresh->domain->pgsize_bitmap;
+	struct vid_domain *d;
+
+	list_for_each_entry(d, &c->domains, node)
+		sizes &= d->domain->pgsize_bitmap;
+	/* Sizes below PAGE_SIZE count as PAGE_SIZE (vid_update_pgsizes). */
+	return sizes & PAGE_MASK || sizes & (PAGE_SIZE - 1);
+}
+
+/*
  * The page sizes usable for the whole container are those every domain
  * supports. Pinning works in CPU pages, so an IOMMU able to map smaller
  * pages is presented as mapping PAGE_SIZE, as in-tree does.
@@ -107,7 +123,7 @@ static int vid_try_join(struct vid_container *c, struct vid_domain *fresh,
 
 	list_for_each_entry(d, &c->domains, node) {
 		if (d->domain->ops != fresh->domain->ops ||
-		    d->prot != fresh->prot)
+		    d->enforce_cc != fresh->enforce_cc)
 			continue;
 		iommu_detach_group(fresh->domain, g->iommu_group);
 		if (!iommu_attach_group(d->domain, g->iommu_group)) {
@@ -155,9 +171,9 @@ static struct vid_domain *vid_domain_create(struct vid_container *c,
 	 * When the IOMMU can block no-snoop DMA, always ask for it: KVM then
 	 * need not emulate WBINVD for the guest.
 	 */
-	if (fresh->domain->ops->enforce_cache_coherency &&
-	    fresh->domain->ops->enforce_cache_coherency(fresh->domain))
-		fresh->prot = IOMMU_CACHE;
+	if (fresh->domain->ops->enforce_cache_coherency)
+		fresh->enforce_cc =
+			fresh->domain->ops->enforce_cache_coherency(fresh->domain);
 	return fresh;
 
 out_detach:
@@ -199,6 +215,9 @@ static int vid_attach_iommu_group(struct vid_container *c,
 	if (IS_ERR(fresh))
 		return PTR_ERR(fresh);
 
+	ret = -EINVAL;
+	if (!vid_pgsizes_compatible(c, fresh))
+		goto out_detach;
 	/* The new group must not take away IOVA space that is mapped. */
 	ret = vid_iova_build(c, fresh, g->iommu_group, &ranges, &sw_msi);
 	if (ret)

@@ -60,6 +60,11 @@ static unsigned long vid_run_chargeable(struct vid_dma *dma,
 	return n;
 }
 
+static struct iommu_domain *vid_first_domain(struct vid_container *c)
+{
+	return list_first_entry(&c->domains, struct vid_domain, node)->domain;
+}
+
 /* Map one run into every domain; on failure no domain keeps any of it. */
 static int vid_map_run(struct vid_container *c, struct vid_dma *dma,
 		       const struct vid_run *run)
@@ -71,7 +76,7 @@ static int vid_map_run(struct vid_container *c, struct vid_dma *dma,
 
 	list_for_each_entry(d, &c->domains, node) {
 		ret = iommu_map(d->domain, run->iova, phys, len,
-				dma->prot | d->prot, GFP_KERNEL_ACCOUNT);
+				dma->prot | IOMMU_CACHE, GFP_KERNEL_ACCOUNT);
 		if (ret)
 			goto unwind;
 	}
@@ -83,10 +88,39 @@ unwind:
 	return ret;
 }
 
+/*
+ * Count the IOMMU pages a run is mapped with: the IOMMU core always takes
+ * the largest supported size that both addresses are aligned to and that
+ * still fits, so the split is known without asking the driver.
+ */
+static void vid_count_pages(struct vid_dma *dma, unsigned long pgsizes,
+			    const struct vid_run *run, long sign)
+{
+	static const unsigned long sizes[VID_NR_PGSIZES] = {
+		SZ_4K, SZ_2M, SZ_1G,
+	};
+	dma_addr_t iova = run->iova;
+	phys_addr_t phys = PFN_PHYS(run->pfn);
+	size_t left = run->npages << PAGE_SHIFT;
+	int i;
+
+	while (left) {
+		for (i = VID_NR_PGSIZES - 1; i > 0; i--) {
+			if (pgsizes & sizes[i] && left >= sizes[i] &&
+			    IS_ALIGNED(iova | phys, sizes[i]))
+				break;
+		}
+		dma->iommu_pages[i] += sign;
+		iova += sizes[i];
+		phys += sizes[i];
+		left -= min_t(size_t, left, sizes[i]);
+	}
+}
+
 /* Would page @pfn extend @run, given the hugepage policy? */
 static bool vid_run_extends(const struct vid_run *run, unsigned long pfn)
 {
-	return run->npages && !vid_disable_hugepages &&
+	return run->npages && !READ_ONCE(vid_disable_hugepages) &&
 	       pfn == run->pfn + run->npages;
 }
 
@@ -119,6 +153,8 @@ static int vid_flush_run(struct vid_pinner *p)
 		WARN_ON_ONCE(run->iova != dma->iova + dma->mapped);
 		dma->mapped += run->npages << PAGE_SHIFT;
 		p->charged += vid_run_chargeable(dma, run);
+		vid_count_pages(dma, vid_first_domain(p->c)->pgsize_bitmap,
+				run, 1);
 	}
 	run->npages = 0;
 	return ret;
@@ -268,13 +304,15 @@ struct vid_unpin_batch {
  * unmapped synchronously. The charge of the pages is counted before their
  * pins are dropped, while their external pins can still be looked up.
  */
-static void vid_unpin_flush(struct vid_dma *dma, struct vid_domain *first,
+static void vid_unpin_flush(struct vid_dma *dma, struct iommu_domain *first,
 			    struct vid_unpin_batch *b)
 {
 	bool dirty = dma->prot & IOMMU_WRITE;
 	unsigned int i;
 
-	iommu_iotlb_sync(first->domain, &b->gather);
+	if (!b->count)
+		return;
+	iommu_iotlb_sync(first, &b->gather);
 	iommu_iotlb_gather_init(&b->gather);
 	for (i = 0; i < b->count; i++) {
 		b->uncharge += vid_run_chargeable(dma, &b->runs[i]);
@@ -284,38 +322,50 @@ static void vid_unpin_flush(struct vid_dma *dma, struct vid_domain *first,
 }
 
 /*
- * Length of the physically contiguous run that starts at @iova in @domain,
- * at most up to @end.
+ * Length of the physically contiguous run at offset @off of a mapping, as
+ * @domain maps it, at most up to @limit bytes from @off. Offsets rather
+ * than end addresses, so that a mapping ending at the top of the IOVA
+ * space needs no special case.
  */
-static size_t vid_run_len(struct iommu_domain *domain, dma_addr_t iova,
-			  phys_addr_t phys, dma_addr_t end)
+static size_t vid_run_len(struct iommu_domain *domain, struct vid_dma *dma,
+			  size_t off, phys_addr_t phys, size_t limit)
 {
+	dma_addr_t iova = dma->iova + off;
 	size_t len = PAGE_SIZE;
 
-	while (iova + len < end &&
+	while (len < limit &&
 	       iommu_iova_to_phys(domain, iova + len) == phys + len)
 		len += PAGE_SIZE;
 	return len;
 }
 
-/* Unmap one run from every domain and queue it for unpinning. */
-static void vid_unmap_run(struct vid_container *c, struct vid_dma *dma,
+/*
+ * Unmap one run from every domain and queue it for unpinning. A domain that
+ * unmaps less than asked still lets the device reach those pages: leaking
+ * the pins is then the only safe choice. Return: false in that case.
+ */
+static bool vid_unmap_run(struct vid_container *c, struct vid_dma *dma,
 			  struct vid_unpin_batch *b, struct vid_run *run)
 {
-	struct vid_domain *first, *d;
+	struct iommu_domain *first = vid_first_domain(c);
 	size_t len = run->npages << PAGE_SHIFT;
+	struct vid_domain *d;
+	bool ok;
 
-	first = list_first_entry(&c->domains, struct vid_domain, node);
-	iommu_unmap_fast(first->domain, run->iova, len, &b->gather);
-	d = first;
+	ok = iommu_unmap_fast(first, run->iova, len, &b->gather) == len;
+	d = list_first_entry(&c->domains, struct vid_domain, node);
 	list_for_each_entry_continue(d, &c->domains, node)
-		iommu_unmap(d->domain, run->iova, len);
+		ok &= iommu_unmap(d->domain, run->iova, len) == len;
+	if (WARN_ONCE(!ok, "vfio_iommu_dirty: IOMMU kept 0x%llx, pins leaked\n",
+		      (unsigned long long)run->iova))
+		return false;
 
 	b->runs[b->count++] = *run;
 	if (b->count == VID_UNPIN_BATCH) {
 		vid_unpin_flush(dma, first, b);
 		cond_resched();
 	}
+	return true;
 }
 
 /**
@@ -327,9 +377,9 @@ static void vid_unmap_run(struct vid_container *c, struct vid_dma *dma,
  */
 void vid_unmap_unpin(struct vid_container *c, struct vid_dma *dma)
 {
-	dma_addr_t iova = dma->iova, end = dma->iova + dma->mapped;
-	struct vid_domain *first;
+	struct iommu_domain *first;
 	struct vid_unpin_batch *b;
+	size_t off = 0;
 
 	if (!dma->mapped)
 		return;
@@ -341,65 +391,65 @@ void vid_unmap_unpin(struct vid_container *c, struct vid_dma *dma)
 	iommu_iotlb_gather_init(&b->gather);
 	b->count = 0;
 	b->uncharge = 0;
-	first = list_first_entry(&c->domains, struct vid_domain, node);
+	first = vid_first_domain(c);
 
-	while (iova < end) {
-		phys_addr_t phys = iommu_iova_to_phys(first->domain, iova);
+	while (off < dma->mapped) {
+		phys_addr_t phys = iommu_iova_to_phys(first, dma->iova + off);
 		struct vid_run run;
 
 		if (WARN_ON_ONCE(!phys)) {
-			iova += PAGE_SIZE;
+			off += PAGE_SIZE;
 			continue;
 		}
-		run.iova = iova;
+		run.iova = dma->iova + off;
 		run.pfn = PHYS_PFN(phys);
-		run.npages = vid_run_len(first->domain, iova, phys, end) >>
-			     PAGE_SHIFT;
-		vid_unmap_run(c, dma, b, &run);
-		iova += run.npages << PAGE_SHIFT;
+		run.npages = vid_run_len(first, dma, off, phys,
+					 dma->mapped - off) >> PAGE_SHIFT;
+		if (!vid_unmap_run(c, dma, b, &run))
+			break;
+		off += run.npages << PAGE_SHIFT;
 	}
 	vid_unpin_flush(dma, first, b);
 	vid_acct_sub(dma, b->uncharge);
 	kfree(b);
 out:
 	dma->mapped = 0;
+	memset(dma->iommu_pages, 0, sizeof(dma->iommu_pages));
 }
 
 /* Copy one mapping into @to; on failure @to keeps none of it. */
-static int vid_replay_one(struct vid_domain *first, struct vid_domain *to,
+static int vid_replay_one(struct iommu_domain *first, struct vid_domain *to,
 			  struct vid_dma *dma)
 {
-	dma_addr_t iova = dma->iova, end = dma->iova + dma->mapped;
+	size_t off = 0, len;
 	int ret = 0;
 
-	while (iova < end) {
-		phys_addr_t phys = iommu_iova_to_phys(first->domain, iova);
-		size_t len;
+	while (off < dma->mapped) {
+		phys_addr_t phys = iommu_iova_to_phys(first, dma->iova + off);
 
 		if (WARN_ON_ONCE(!phys)) {
 			ret = -EFAULT;
 			break;
 		}
-		len = vid_run_len(first->domain, iova, phys, end);
-		ret = iommu_map(to->domain, iova, phys, len,
-				dma->prot | to->prot, GFP_KERNEL_ACCOUNT);
+		len = vid_run_len(first, dma, off, phys, dma->mapped - off);
+		ret = iommu_map(to->domain, dma->iova + off, phys, len,
+				dma->prot | IOMMU_CACHE, GFP_KERNEL_ACCOUNT);
 		if (ret)
 			break;
-		iova += len;
+		off += len;
 	}
-	if (ret && iova > dma->iova)
-		iommu_unmap(to->domain, dma->iova, iova - dma->iova);
+	if (ret && off)
+		iommu_unmap(to->domain, dma->iova, off);
 	return ret;
 }
 
 /* Another domain already maps everything: copy its page tables. */
 static int vid_replay_copy(struct vid_container *c, struct vid_domain *to)
 {
-	struct vid_domain *first;
+	struct iommu_domain *first = vid_first_domain(c);
 	struct rb_node *n, *u;
 	int ret;
 
-	first = list_first_entry(&c->domains, struct vid_domain, node);
 	for (n = rb_first(&c->dma_tree); n; n = rb_next(n)) {
 		ret = vid_replay_one(first, to,
 				     rb_entry(n, struct vid_dma, node));
