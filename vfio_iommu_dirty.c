@@ -201,12 +201,63 @@ static int vid_unmap_range(struct vid_container *c,
 	return 0;
 }
 
+/*
+ * The bitmap of an unmap with VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP: read
+ * and checked before the lock, as in-tree.
+ */
+static int vid_unmap_bitmap(void __user *arg, unsigned long minsz,
+			    const struct vfio_iommu_type1_dma_unmap *unmap,
+			    struct vfio_bitmap *bm)
+{
+	if (unmap->flags & (VFIO_DMA_UNMAP_FLAG_ALL |
+			    VFIO_DMA_UNMAP_FLAG_VADDR))
+		return -EINVAL;
+	if (unmap->argsz < minsz + sizeof(*bm))
+		return -EINVAL;
+	if (copy_from_user(bm, arg + minsz, sizeof(*bm)))
+		return -EFAULT;
+	return vid_report_check_user(bm, unmap->size);
+}
+
+static long vid_unmap_locked(struct vid_container *c,
+			     struct vfio_iommu_type1_dma_unmap *unmap,
+			     struct vfio_bitmap *bm, u64 *unmapped)
+{
+	bool all = unmap->flags & VFIO_DMA_UNMAP_FLAG_ALL;
+	struct vid_report rep;
+	long ret;
+
+	/* Emulated devices cannot work while host addresses are invalid. */
+	if (unmap->flags & VFIO_DMA_UNMAP_FLAG_VADDR &&
+	    !list_empty(&c->emulated))
+		return -EBUSY;
+	ret = vid_unmap_range(c, unmap);
+	if (ret)
+		return ret;
+
+	if (unmap->flags & VFIO_DMA_UNMAP_FLAG_VADDR)
+		return vid_dma_invalidate_vaddr(c, unmap->iova, unmap->size,
+						all, unmapped);
+	if (!bm)
+		return vid_dma_unmap(c, unmap->iova, unmap->size, all, NULL,
+				     unmapped);
+
+	ret = vid_report_begin(c, &rep, bm, unmap->iova, unmap->size);
+	if (ret)
+		return ret;
+	ret = vid_dma_unmap(c, unmap->iova, unmap->size, all, &rep, unmapped);
+	vid_report_end(&rep);
+	return ret;
+}
+
 static long vid_unmap_dma(struct vid_container *c, void __user *arg)
 {
 	unsigned long minsz = offsetofend(struct vfio_iommu_type1_dma_unmap,
 					  size);
-	u32 known = VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR;
+	u32 known = VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR |
+		    VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
 	struct vfio_iommu_type1_dma_unmap unmap;
+	struct vfio_bitmap bm, *bmp = NULL;
 	u64 unmapped = 0;
 	long ret;
 
@@ -214,25 +265,15 @@ static long vid_unmap_dma(struct vid_container *c, void __user *arg)
 		return -EFAULT;
 	if (unmap.argsz < minsz || unmap.flags & ~known)
 		return -EINVAL;
+	if (unmap.flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) {
+		ret = vid_unmap_bitmap(arg, minsz, &unmap, &bm);
+		if (ret)
+			return ret;
+		bmp = &bm;
+	}
 
 	mutex_lock(&c->lock);
-	/* Emulated devices cannot work while host addresses are invalid. */
-	ret = -EBUSY;
-	if (unmap.flags & VFIO_DMA_UNMAP_FLAG_VADDR && !list_empty(&c->emulated))
-		goto out_unlock;
-	ret = vid_unmap_range(c, &unmap);
-	if (ret)
-		goto out_unlock;
-
-	if (unmap.flags & VFIO_DMA_UNMAP_FLAG_VADDR)
-		ret = vid_dma_invalidate_vaddr(c, unmap.iova, unmap.size,
-					       unmap.flags & VFIO_DMA_UNMAP_FLAG_ALL,
-					       &unmapped);
-	else
-		ret = vid_dma_unmap(c, unmap.iova, unmap.size,
-				    unmap.flags & VFIO_DMA_UNMAP_FLAG_ALL,
-				    &unmapped);
-out_unlock:
+	ret = vid_unmap_locked(c, &unmap, bmp, &unmapped);
 	mutex_unlock(&c->lock);
 	if (ret)
 		return ret;
@@ -259,6 +300,8 @@ static long vid_ioctl(void *iommu_data, unsigned int cmd, unsigned long arg)
 		return vid_map_dma(c, uarg);
 	case VFIO_IOMMU_UNMAP_DMA:
 		return vid_unmap_dma(c, uarg);
+	case VFIO_IOMMU_DIRTY_PAGES:
+		return vid_dirty_pages_ioctl(c, uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -64,6 +64,7 @@
 #ifndef VFIO_IOMMU_DIRTY_H
 #define VFIO_IOMMU_DIRTY_H
 
+#include <linux/kernel.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/rbtree.h>
@@ -79,6 +80,10 @@ struct mm_struct;
 struct page;
 struct task_struct;
 struct vfio_device;
+
+/* The in-tree limits: INT_MAX pages per bitmap, 256 MiB of bitmap. */
+#define VID_DIRTY_PAGES_MAX	((u64)INT_MAX)
+#define VID_DIRTY_BITMAP_MAX	(DIV_ROUND_UP(VID_DIRTY_PAGES_MAX, 64) * 8)
 
 /* IOMMU page sizes counted per mapping: 4 KiB, 2 MiB, 1 GiB. */
 #define VID_NR_PGSIZES	3
@@ -106,6 +111,8 @@ extern unsigned int vid_dma_entry_limit;
  * @devices_rwsem: protects @devices (see "Locking")
  * @devices: registered emulated devices, linked by their iommu_entry
  * @ndevices: entries on @devices
+ * @dirty_tracking: dirty page tracking is on: every mapping has bitmaps
+ * @dirty_shift: log2 of the base page of the bitmaps, fixed at START
  * @id: number of the container's debugfs directory, or -errno
  * @debugfs: that directory (set once at open, removed at release)
  */
@@ -123,6 +130,8 @@ struct vid_container {
 	struct rw_semaphore devices_rwsem;
 	struct list_head devices;
 	unsigned int ndevices;
+	bool dirty_tracking;
+	unsigned int dirty_shift;
 	int id;
 	struct dentry *debugfs;
 };
@@ -188,6 +197,10 @@ struct vid_iova_range {
  * @locked_vm: pages this mapping has added to @mm's locked_vm
  * @iommu_pages: IOMMU pages of each size (4K, 2M, 1G) used to map @mapped
  *	into the first domain, as the IOMMU core splits each run
+ * @dirty: while tracking, one bit per base page written since the last
+ *	report (vid_dirty.c)
+ * @pinned_bits: while tracking, one bit per base page a device holds
+ *	pinned; allocated with the first such pin
  */
 struct vid_dma {
 	struct rb_node node;
@@ -204,6 +217,8 @@ struct vid_dma {
 	struct mm_struct *mm;
 	unsigned long locked_vm;
 	unsigned long iommu_pages[VID_NR_PGSIZES];
+	unsigned long *dirty;
+	unsigned long *pinned_bits;
 };
 
 /**
@@ -220,6 +235,25 @@ struct vid_pin {
 	unsigned int refs;
 };
 
+/**
+ * struct vid_report - where a dirty bitmap request writes
+ * @ubits: the caller's bitmap
+ * @iova: IOVA of the page (or block) of bit 0
+ * @shift: log2 of the caller's page size, at least the base page
+ * @buf: bounce buffer of one page
+ * @have_last: @last_block is valid
+ * @last_block: last bit written for the previous mapping, to OR a block
+ *	two mappings share
+ */
+struct vid_report {
+	u64 __user *ubits;
+	dma_addr_t iova;
+	unsigned int shift;
+	u64 *buf;
+	bool have_last;
+	u64 last_block;
+};
+
 /* vid_dma.c: the mapping tree and the MAP/UNMAP operations */
 struct vid_dma *vid_dma_find(struct vid_container *c, dma_addr_t start,
 			     u64 size);
@@ -228,7 +262,9 @@ struct vid_dma *vid_dma_first_in(struct vid_container *c, dma_addr_t start,
 int vid_dma_map(struct vid_container *c, dma_addr_t iova,
 		unsigned long vaddr, u64 size, int prot);
 int vid_dma_unmap(struct vid_container *c, dma_addr_t iova, u64 size,
-		  bool all, u64 *unmapped);
+		  bool all, struct vid_report *rep, u64 *unmapped);
+int vid_dma_get_dirty(struct vid_container *c, dma_addr_t iova, u64 size,
+		      struct vid_report *rep, bool clear);
 int vid_dma_invalidate_vaddr(struct vid_container *c, dma_addr_t iova,
 			     u64 size, bool all, u64 *invalidated);
 int vid_dma_set_vaddr(struct vid_container *c, dma_addr_t iova,
@@ -249,7 +285,8 @@ int vid_acct_change_owner(struct vid_dma *dma);
 
 /* vid_emu.c: the emulated-device interface */
 struct vid_pin *vid_pin_find(struct vid_dma *dma, dma_addr_t iova);
-void vid_pin_put(struct vid_dma *dma, struct vid_pin *pin);
+void vid_pin_put(struct vid_container *c, struct vid_dma *dma,
+		 struct vid_pin *pin);
 int vid_pin_pages(void *iommu_data, struct iommu_group *iommu_group,
 		  dma_addr_t iova, int npage, int prot, struct page **pages);
 void vid_unpin_pages(void *iommu_data, dma_addr_t iova, int npage);
@@ -273,6 +310,34 @@ bool vid_iova_fits_mappings(struct vid_container *c,
 			    struct list_head *ranges);
 void vid_iova_replace(struct vid_container *c, struct list_head *ranges);
 void vid_iova_free(struct list_head *ranges);
+
+/* vid_dirty.c: dirty page tracking */
+bool vid_pinned_scope(struct vid_container *c);
+int vid_dirty_alloc(struct vid_container *c, struct vid_dma *dma);
+void vid_dirty_free(struct vid_dma *dma);
+int vid_dirty_start(struct vid_container *c);
+void vid_dirty_stop(struct vid_container *c);
+void vid_dirty_mark(struct vid_container *c, struct vid_dma *dma, u64 off,
+		    u64 len);
+int vid_dirty_pin(struct vid_container *c, struct vid_dma *dma,
+		  dma_addr_t iova);
+void vid_dirty_unpin(struct vid_container *c, struct vid_dma *dma,
+		     dma_addr_t iova);
+void vid_dirty_scope_change(struct vid_container *c, bool was_pinned);
+void vid_dirty_clear(struct vid_container *c, struct vid_dma *dma);
+unsigned long vid_dirty_nbits(struct vid_container *c, struct vid_dma *dma);
+unsigned long *vid_bitmap_alloc(unsigned long nbits);
+
+/* vid_report.c: dirty bitmaps to user space */
+struct vfio_bitmap;
+int vid_dirty_report(struct vid_container *c, struct vid_report *rep,
+		     struct vid_dma *dma);
+u64 vid_dirty_report_pgsizes(struct vid_container *c);
+int vid_report_check_user(const struct vfio_bitmap *bm, u64 size);
+int vid_report_begin(struct vid_container *c, struct vid_report *rep,
+		     const struct vfio_bitmap *bm, dma_addr_t iova, u64 size);
+void vid_report_end(struct vid_report *rep);
+long vid_dirty_pages_ioctl(struct vid_container *c, void __user *arg);
 
 /* vid_debugfs.c: read-only view of the containers */
 void vid_debugfs_add(struct vid_container *c);

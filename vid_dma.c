@@ -178,6 +178,9 @@ int vid_dma_map(struct vid_container *c, dma_addr_t iova,
 	c->dma_avail--;
 
 	ret = list_empty(&c->domains) ? 0 : vid_pin_map(c, dma);
+	/* While tracking, a new mapping starts clean, with its bitmaps. */
+	if (!ret && c->dirty_tracking)
+		ret = vid_dirty_alloc(c, dma);
 	if (ret)
 		vid_dma_remove(c, dma);
 	return ret;
@@ -203,8 +206,9 @@ void vid_dma_remove(struct vid_container *c, struct vid_dma *dma)
 
 		WARN_ONCE(1, "vfio_iommu_dirty: dropping a device's pin\n");
 		pin->refs = 1;
-		vid_pin_put(dma, pin);
+		vid_pin_put(c, dma, pin);
 	}
+	vid_dirty_free(dma);
 	rb_erase(&dma->node, &c->dma_tree);
 	c->dma_avail++;
 	if (dma->vaddr_invalid)
@@ -227,9 +231,10 @@ void vid_dma_remove_all(struct vid_container *c)
 }
 
 /*
- * A v2 container may unmap several whole mappings at once but must never
- * cut one in two: the range has to start at the first byte of whatever
- * mapping holds @iova and end at the last byte of whatever holds its end.
+ * A v2 unmap (and any dirty bitmap query) may cover several whole mappings
+ * at once but must never cut one in two: the range has to start at the
+ * first byte of whatever mapping holds @iova and end at the last byte of
+ * whatever holds its end.
  */
 static bool vid_unmap_bisects(struct vid_container *c, dma_addr_t iova,
 			      u64 size)
@@ -243,61 +248,145 @@ static bool vid_unmap_bisects(struct vid_container *c, dma_addr_t iova,
 	return dma && dma_last(dma) != range_last(iova, size);
 }
 
-/**
- * vid_dma_unmap() - remove the mappings a range covers
- * @c: container, locked
- * @iova: first IOVA of the range, aligned
- * @size: length, aligned, not 0, not wrapping
- * @all: VFIO_DMA_UNMAP_FLAG_ALL: the range is the whole space
- * @unmapped: set to the number of bytes removed, also on error
- *
- * Version 2 containers remove every mapping inside the range and refuse a
- * range that would split one. Version 1 containers keep the in-tree type1
- * rule: a mapping is removed whole when the range covers its first byte;
- * the walk stops at the first mapping that starts before the range.
- *
- * A mapping holding pages pinned by emulated devices is not removed until
- * the devices have been told and have unpinned; the lock is dropped for
- * that, so the walk then starts again from the range's beginning.
- *
- * Return: 0 (possibly with *@unmapped == 0), -EINVAL for a v2 range that
- * bisects a mapping (nothing is removed), or -EBUSY if devices would not
- * let go of their pins (what was removed before stays removed).
+/*
+ * The first mapping an unmap of [@iova, @iova + @size) removes, or NULL.
+ * Later ones follow in tree order while they start inside the range. A v1
+ * container keeps the in-tree rule that a range starting inside a mapping
+ * removes nothing at all.
  */
-int vid_dma_unmap(struct vid_container *c, dma_addr_t iova, u64 size,
-		  bool all, u64 *unmapped)
+static struct vid_dma *vid_unmap_first(struct vid_container *c,
+				       dma_addr_t iova, u64 size)
+{
+	struct vid_dma *dma = vid_dma_first_in(c, iova, size);
+
+	if (dma && !c->v2 && dma->iova < iova)
+		return NULL;
+	return dma;
+}
+
+static struct vid_dma *vid_unmap_next(struct vid_dma *dma, dma_addr_t last)
+{
+	dma = to_dma(rb_next(&dma->node));
+	return dma && dma->iova <= last ? dma : NULL;
+}
+
+/*
+ * Ask devices to drop their pins in the range until none is left. The lock
+ * is dropped for each request, so the scan starts again after it.
+ */
+static int vid_unmap_quiesce(struct vid_container *c, dma_addr_t iova,
+			     u64 size)
 {
 	dma_addr_t last = range_last(iova, size), notified = 0;
 	unsigned int tries = 0;
 	struct vid_dma *dma;
 	int ret;
 
+again:
+	for (dma = vid_unmap_first(c, iova, size); dma;
+	     dma = vid_unmap_next(dma, last)) {
+		if (!dma->npins)
+			continue;
+		/* Count retries on the same mapping only. */
+		if (notified != dma->iova)
+			tries = 0;
+		notified = dma->iova;
+		ret = vid_notify_unmap(c, dma, tries++);
+		if (ret)
+			return ret;
+		goto again;
+	}
+	return 0;
+}
+
+/**
+ * vid_dma_unmap() - remove the mappings a range covers
+ * @c: container, locked
+ * @iova: first IOVA of the range, aligned
+ * @size: length, aligned, not 0, not wrapping
+ * @all: VFIO_DMA_UNMAP_FLAG_ALL: the range is the whole space
+ * @rep: if not NULL, where to report the dirty pages of what is removed
+ * @unmapped: set to the number of bytes removed
+ *
+ * Version 2 containers remove every mapping inside the range and refuse a
+ * range that would split one. Version 1 containers keep the in-tree type1
+ * rule: a mapping is removed whole when the range covers its first byte,
+ * and nothing is removed when the range starts inside a mapping.
+ *
+ * Mappings holding pages pinned by emulated devices are removed only once
+ * the devices have been told and have unpinned. Then, without the lock
+ * being dropped again, the dirty state of everything in the range is
+ * reported and only after that removed: a failure leaves every mapping in
+ * place, and nothing written before the report can be lost.
+ *
+ * Return: 0 (possibly with *@unmapped == 0), -EINVAL for a v2 range that
+ * bisects a mapping, -EBUSY if devices would not let go of their pins, or
+ * an error of the report; nothing is removed on failure.
+ */
+int vid_dma_unmap(struct vid_container *c, dma_addr_t iova, u64 size,
+		  bool all, struct vid_report *rep, u64 *unmapped)
+{
+	struct vid_dma *dma, *next;
+	dma_addr_t last = range_last(iova, size);
+	int ret;
+
 	*unmapped = 0;
 	if (c->v2 && !all && vid_unmap_bisects(c, iova, size))
 		return -EINVAL;
+	ret = vid_unmap_quiesce(c, iova, size);
+	if (ret)
+		return ret;
 
-again:
-	dma = vid_dma_first_in(c, iova, size);
-	while (dma && dma->iova <= last) {
-		struct vid_dma *next = to_dma(rb_next(&dma->node));
+	for (dma = vid_unmap_first(c, iova, size); rep && dma;
+	     dma = vid_unmap_next(dma, last)) {
+		ret = vid_dirty_report(c, rep, dma);
+		if (ret)
+			return ret;
+	}
 
-		if (!c->v2 && dma->iova < iova)
-			break;
-		if (dma->npins) {
-			/* Count retries on the same mapping only. */
-			if (notified != dma->iova)
-				tries = 0;
-			notified = dma->iova;
-			ret = vid_notify_unmap(c, dma, tries++);
-			if (ret)
-				return ret;
-			goto again;
-		}
+	for (dma = vid_unmap_first(c, iova, size); dma; dma = next) {
+		next = vid_unmap_next(dma, last);
 		*unmapped += dma->size;
 		vid_dma_remove(c, dma);
-		dma = next;
 		cond_resched();
 	}
+	return 0;
+}
+
+/**
+ * vid_dma_get_dirty() - VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP
+ * @c: container, locked, tracking
+ * @iova: first IOVA of the range, aligned to the report's page size
+ * @size: length, likewise aligned, not 0, not wrapping
+ * @rep: destination
+ * @clear: forget what was reported (false: the PEEK extension)
+ *
+ * The range may span several mappings and the holes between them, but may
+ * not cut one. Everything is reported before anything is cleared, so a
+ * failing copy loses nothing.
+ *
+ * Return: 0, -EINVAL for a range that bisects a mapping, -EFAULT, -ENOMEM.
+ */
+int vid_dma_get_dirty(struct vid_container *c, dma_addr_t iova, u64 size,
+		      struct vid_report *rep, bool clear)
+{
+	dma_addr_t last = range_last(iova, size);
+	struct vid_dma *dma;
+	int ret;
+
+	if (vid_unmap_bisects(c, iova, size))
+		return -EINVAL;
+	for (dma = vid_dma_first_in(c, iova, size); dma;
+	     dma = vid_unmap_next(dma, last)) {
+		ret = vid_dirty_report(c, rep, dma);
+		if (ret)
+			return ret;
+	}
+	if (!clear)
+		return 0;
+	for (dma = vid_dma_first_in(c, iova, size); dma;
+	     dma = vid_unmap_next(dma, last))
+		vid_dirty_clear(c, dma);
 	return 0;
 }
 

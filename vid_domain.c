@@ -365,8 +365,10 @@ void vid_detach_group(void *iommu_data, struct iommu_group *iommu_group)
 	struct vid_container *c = iommu_data;
 	struct vid_domain *d;
 	struct vid_group *g;
+	bool was_pinned;
 
 	mutex_lock(&c->lock);
+	was_pinned = vid_pinned_scope(c);
 	g = vid_find_group(c, iommu_group, &d);
 	if (g && !d) {
 		list_del(&g->node);
@@ -384,6 +386,8 @@ void vid_detach_group(void *iommu_data, struct iommu_group *iommu_group)
 			vid_domain_destroy(c, d);
 		vid_iova_refresh(c);
 	}
+	/* Losing an undeclared group may enter pinned-page scope. */
+	vid_dirty_scope_change(c, was_pinned);
 	mutex_unlock(&c->lock);
 }
 
@@ -424,9 +428,13 @@ void vid_release_domains(struct vid_container *c)
 void vid_group_pinned(struct vid_container *c, struct iommu_group *iommu_group)
 {
 	struct vid_group *g = vid_find_group(c, iommu_group, NULL);
+	bool was_pinned;
 
-	if (g)
-		g->pinned_scope = true;
+	if (!g || g->pinned_scope)
+		return;
+	was_pinned = vid_pinned_scope(c);
+	g->pinned_scope = true;
+	vid_dirty_scope_change(c, was_pinned);
 }
 
 /**

@@ -103,10 +103,11 @@ static int vid_pin_user_page(struct vid_dma *dma, unsigned long vaddr,
 }
 
 /* Take one reference on the page at @iova of @dma for a device. */
-static int vid_pin_get(struct vid_dma *dma, dma_addr_t iova,
-		       struct page **page)
+static int vid_pin_get(struct vid_container *c, struct vid_dma *dma,
+		       dma_addr_t iova, struct page **page)
 {
 	struct vid_pin *pin = vid_pin_find(dma, iova);
+	bool charge;
 	int ret;
 
 	if (pin) {
@@ -124,11 +125,19 @@ static int vid_pin_get(struct vid_dma *dma, dma_addr_t iova,
 				&pin->page);
 	if (ret)
 		goto out_free;
-	if (!vid_pfn_reserved(page_to_pfn(pin->page)) &&
-	    !vid_iommu_holds(dma, iova)) {
+	charge = !vid_pfn_reserved(page_to_pfn(pin->page)) &&
+		 !vid_iommu_holds(dma, iova);
+	if (charge) {
 		ret = vid_acct_add(dma, 1);
 		if (ret)
 			goto out_unpin;
+	}
+	/* Tracking must be able to report the page before it is handed out. */
+	ret = vid_dirty_pin(c, dma, iova);
+	if (ret) {
+		if (charge)
+			vid_acct_sub(dma, 1);
+		goto out_unpin;
 	}
 	pin->iova = iova;
 	pin->refs = 1;
@@ -145,18 +154,22 @@ out_free:
 
 /**
  * vid_pin_put() - drop one device reference on a pinned page
- * @dma: mapping, container locked
+ * @c: container, locked
+ * @dma: mapping
  * @pin: one of @dma's pins
  *
- * The last reference unpins the page (marking it dirty if the device could
- * write it) and gives back its charge unless the IOMMU mapping holds it.
+ * The last reference unpins the page (marking it dirty for the mm, and for
+ * dirty tracking until the next report) and gives back its charge unless
+ * the IOMMU mapping holds it.
  */
-void vid_pin_put(struct vid_dma *dma, struct vid_pin *pin)
+void vid_pin_put(struct vid_container *c, struct vid_dma *dma,
+		 struct vid_pin *pin)
 {
 	if (--pin->refs)
 		return;
 	rb_erase(&pin->node, &dma->pins);
 	dma->npins--;
+	vid_dirty_unpin(c, dma, pin->iova);
 	if (!vid_pfn_reserved(page_to_pfn(pin->page)) &&
 	    !vid_iommu_holds(dma, pin->iova))
 		vid_acct_sub(dma, 1);
@@ -175,7 +188,7 @@ static void vid_pin_unwind(struct vid_container *c, dma_addr_t iova,
 		struct vid_pin *pin = dma ? vid_pin_find(dma, iova) : NULL;
 
 		if (!WARN_ON_ONCE(!pin))
-			vid_pin_put(dma, pin);
+			vid_pin_put(c, dma, pin);
 		pages[i] = NULL;
 	}
 }
@@ -233,7 +246,7 @@ int vid_pin_pages(void *iommu_data, struct iommu_group *iommu_group,
 		else if ((dma->prot & prot) != prot)
 			ret = -EPERM;
 		else
-			ret = vid_pin_get(dma, page_iova, &pages[i]);
+			ret = vid_pin_get(c, dma, page_iova, &pages[i]);
 		if (ret) {
 			vid_pin_unwind(c, iova, i, pages);
 			goto out;
@@ -266,7 +279,7 @@ void vid_unpin_pages(void *iommu_data, dma_addr_t iova, int npage)
 			break;
 		pin = vid_pin_find(dma, iova);
 		if (pin)
-			vid_pin_put(dma, pin);
+			vid_pin_put(c, dma, pin);
 	}
 	mutex_unlock(&c->lock);
 	/* A driver unpinning what it never pinned is a driver bug. */
@@ -310,8 +323,11 @@ static int vid_rw_chunk(struct vid_container *c, dma_addr_t iova,
 		kthread_unuse_mm(dma->mm);
 	mmput(dma->mm);
 
-	if (!ret)
+	if (!ret) {
 		*done = count;
+		if (write)
+			vid_dirty_mark(c, dma, off, count);
+	}
 	return ret;
 }
 

@@ -12,7 +12,42 @@
 #include <linux/uaccess.h>
 #include <linux/vfio.h>
 
+#include <uapi/linux/vfio_iommu_dirty.h>
+
 #include "vfio_iommu_dirty.h"
+
+/*
+ * Dirty tracking: page sizes a bitmap may use and the largest bitmap. The
+ * smallest IOMMU page size is what in-tree offers; the larger ones are
+ * this backend's block granularity.
+ */
+static int vid_cap_migration(struct vid_container *c,
+			     struct vfio_info_cap *caps)
+{
+	struct vfio_iommu_type1_info_cap_migration cap = {
+		.header.id = VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION,
+		.header.version = 1,
+		.pgsize_bitmap = vid_dirty_report_pgsizes(c),
+		.max_dirty_bitmap_size = VID_DIRTY_BITMAP_MAX,
+	};
+
+	return vfio_info_add_capability(caps, &cap.header, sizeof(cap));
+}
+
+/* What this backend offers beyond in-tree (uapi/linux/vfio_iommu_dirty.h). */
+static int vid_cap_dirty_ext(struct vid_container *c,
+			     struct vfio_info_cap *caps)
+{
+	struct vfio_iommu_type1_info_cap_dirty_ext cap = {
+		.header.id = VFIO_IOMMU_TYPE1_INFO_CAP_DIRTY_EXT,
+		.header.version = VFIO_IOMMU_DIRTY_EXT_VERSION,
+		.flags = VFIO_IOMMU_DIRTY_EXT_PEEK |
+			 VFIO_IOMMU_DIRTY_EXT_COARSE_PGSIZE,
+		.pgsize_bitmap = vid_dirty_report_pgsizes(c),
+	};
+
+	return vfio_info_add_capability(caps, &cap.header, sizeof(cap));
+}
 
 static int vid_cap_dma_avail(struct vid_container *c,
 			     struct vfio_info_cap *caps)
@@ -63,9 +98,13 @@ static int vid_build_caps(struct vid_container *c, struct vfio_info_cap *caps)
 {
 	int ret;
 
-	ret = vid_cap_dma_avail(c, caps);
+	ret = vid_cap_migration(c, caps);
+	if (!ret)
+		ret = vid_cap_dma_avail(c, caps);
 	if (!ret)
 		ret = vid_cap_iova_ranges(c, caps);
+	if (!ret)
+		ret = vid_cap_dirty_ext(c, caps);
 	return ret;
 }
 
