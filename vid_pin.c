@@ -33,9 +33,10 @@ struct vid_run {
 	unsigned long npages;
 };
 
+/* Unpin a run; runs of memory without pins (MMIO, reserved) are skipped. */
 static void vid_run_unpin(const struct vid_run *run, bool dirty)
 {
-	if (run->npages)
+	if (run->npages && !vid_pfn_reserved(run->pfn))
 		unpin_user_page_range_dirty_lock(pfn_to_page(run->pfn),
 						 run->npages, dirty);
 }
@@ -117,11 +118,16 @@ static void vid_count_pages(struct vid_dma *dma, unsigned long pgsizes,
 	}
 }
 
-/* Would page @pfn extend @run, given the hugepage policy? */
+/*
+ * Would page @pfn extend @run, given the hugepage policy? Pinned memory and
+ * memory that is never pinned (reserved pages, other devices' MMIO) never
+ * share a run, so that a run is unpinned whole or not at all.
+ */
 static bool vid_run_extends(const struct vid_run *run, unsigned long pfn)
 {
 	return run->npages && !READ_ONCE(vid_disable_hugepages) &&
-	       pfn == run->pfn + run->npages;
+	       pfn == run->pfn + run->npages &&
+	       vid_pfn_reserved(pfn) == vid_pfn_reserved(run->pfn);
 }
 
 /* State of one vid_pin_map() call. */
@@ -191,35 +197,95 @@ static long vid_pin_batch(struct vid_dma *dma, unsigned long vaddr,
 	return ret ? ret : -EFAULT;
 }
 
+/* Add the page at @iova, frame @pfn, to the pending run, or start one. */
+static int vid_consume_pfn(struct vid_pinner *p, unsigned long pfn,
+			   dma_addr_t iova)
+{
+	struct vid_run *run = &p->run;
+	int ret;
+
+	if (vid_run_extends(run, pfn)) {
+		run->npages++;
+		return 0;
+	}
+	ret = vid_flush_run(p);
+	if (ret)
+		return ret;
+	run->iova = iova;
+	run->pfn = pfn;
+	run->npages = 1;
+	return 0;
+}
+
 /*
- * Feed a batch of pinned pages into the pending run, flushing the run each
- * time the physical addresses break. On failure the pages of the batch not
- * yet handed to a run are unpinned.
+ * Feed a batch of pinned pages into the pending run. On failure the pages
+ * of the batch not yet handed to a run are unpinned.
  */
 static int vid_consume_batch(struct vid_pinner *p, struct page **pages,
 			     long count, dma_addr_t iova)
 {
-	struct vid_run *run = &p->run;
 	long i;
 	int ret;
 
 	for (i = 0; i < count; i++, iova += PAGE_SIZE) {
-		unsigned long pfn = page_to_pfn(pages[i]);
-
-		if (vid_run_extends(run, pfn)) {
-			run->npages++;
-			continue;
-		}
-		ret = vid_flush_run(p);
+		ret = vid_consume_pfn(p, page_to_pfn(pages[i]), iova);
 		if (ret) {
 			unpin_user_pages(pages + i, count - i);
 			return ret;
 		}
-		run->iova = iova;
-		run->pfn = pfn;
-		run->npages = 1;
 	}
 	return 0;
+}
+
+/*
+ * Memory without struct pages (typically another device's BAR mapped into
+ * the process, for peer-to-peer DMA) cannot be pinned. Its frame is looked
+ * up instead, faulting it in first if need be, and mapped as it is, never
+ * pinned and never charged. RAM reached this way is refused, as in-tree:
+ * it could be freed under the device.
+ */
+static int vid_pfnmap_frame(struct vid_dma *dma, unsigned long vaddr,
+			    unsigned long *pfn)
+{
+	bool write = dma->prot & IOMMU_WRITE;
+	struct mm_struct *mm = dma->mm;
+	struct follow_pfnmap_args args;
+	struct vm_area_struct *vma;
+	int ret, tries = 0;
+
+	if (!mmget_not_zero(mm))
+		return -ESRCH;
+	mmap_read_lock(mm);
+again:
+	ret = -EFAULT;
+	vma = vma_lookup(mm, vaddr);
+	if (!vma || !(vma->vm_flags & VM_PFNMAP))
+		goto out;
+	args = (struct follow_pfnmap_args) { .vma = vma, .address = vaddr };
+	if (follow_pfnmap_start(&args)) {
+		bool unlocked = false;
+
+		ret = fixup_user_fault(mm, vaddr, FAULT_FLAG_REMOTE |
+				       (write ? FAULT_FLAG_WRITE : 0),
+				       &unlocked);
+		/* The lock was dropped: the VMA may be another one now. */
+		if (unlocked && ++tries < 4)
+			goto again;
+		if (ret || unlocked || follow_pfnmap_start(&args)) {
+			ret = ret ? ret : -EFAULT;
+			goto out;
+		}
+	}
+	ret = -EFAULT;
+	if ((!write || args.writable) && vid_pfn_reserved(args.pfn)) {
+		*pfn = args.pfn;
+		ret = 0;
+	}
+	follow_pfnmap_end(&args);
+out:
+	mmap_read_unlock(mm);
+	mmput(mm);
+	return ret;
 }
 
 /* Pin and map the whole mapping; on failure a prefix may stay mapped. */
@@ -236,9 +302,19 @@ static int vid_pin_map_pages(struct vid_pinner *p, struct page **pages)
 		if (fatal_signal_pending(current))
 			return -EINTR;
 		got = vid_pin_batch(dma, dma->vaddr + off, total - done, pages);
-		if (got < 0)
+		if (got == -EFAULT) {
+			unsigned long pfn;
+
+			/* Not pinnable: perhaps memory without struct pages. */
+			if (vid_pfnmap_frame(dma, dma->vaddr + off, &pfn))
+				return got;
+			ret = vid_consume_pfn(p, pfn, dma->iova + off);
+			got = 1;
+		} else if (got < 0) {
 			return got;
-		ret = vid_consume_batch(p, pages, got, dma->iova + off);
+		} else {
+			ret = vid_consume_batch(p, pages, got, dma->iova + off);
+		}
 		if (ret)
 			return ret;
 		done += got;
@@ -330,11 +406,13 @@ static void vid_unpin_flush(struct vid_dma *dma, struct iommu_domain *first,
 static size_t vid_run_len(struct iommu_domain *domain, struct vid_dma *dma,
 			  size_t off, phys_addr_t phys, size_t limit)
 {
+	bool reserved = vid_pfn_reserved(PHYS_PFN(phys));
 	dma_addr_t iova = dma->iova + off;
 	size_t len = PAGE_SIZE;
 
 	while (len < limit &&
-	       iommu_iova_to_phys(domain, iova + len) == phys + len)
+	       iommu_iova_to_phys(domain, iova + len) == phys + len &&
+	       vid_pfn_reserved(PHYS_PFN(phys + len)) == reserved)
 		len += PAGE_SIZE;
 	return len;
 }

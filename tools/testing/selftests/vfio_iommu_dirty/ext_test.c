@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -214,6 +215,39 @@ TEST_F(ext, dma_while_vaddr_invalid)
 	VID_ASSERT_OK(vid_edu_dma(&edu, 0x101000, 0, 2048, true));
 	ASSERT_EQ(0, memcmp(src, dst, 2048));
 	VID_ASSERT_UNMAP(fd, 0x100000, 2 * VID_PAGE, 2 * VID_PAGE);
+}
+
+/*
+ * Peer-to-peer: a device BAR mapped into the process has no struct pages.
+ * It maps without pinning or charging anything, and unmaps cleanly.
+ */
+TEST_F(ext, map_device_bar)
+{
+	int fd = self->ctx.container;
+	struct vfio_region_info info = { .argsz = sizeof(info) };
+	struct vid_acct before, after;
+	struct vid_edu edu;
+	void *bar;
+
+	VID_ASSERT_OK(vid_edu_open(&self->ctx, &edu));
+	info.index = VFIO_PCI_BAR0_REGION_INDEX;
+	ASSERT_EQ(0, ioctl(self->ctx.device, VFIO_DEVICE_GET_REGION_INFO,
+			   &info));
+	ASSERT_TRUE(info.flags & VFIO_REGION_INFO_FLAG_MMAP);
+	bar = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   self->ctx.device, info.offset);
+	ASSERT_NE(MAP_FAILED, bar);
+	/* Touch it once so the mapping is populated. */
+	ASSERT_EQ(0xed, *(volatile uint32_t *)bar & 0xff);
+
+	VID_ASSERT_OK(vid_acct_read(&before));
+	VID_ASSERT_OK(vid_map(fd, 0x8000000, bar, info.size, VID_MAP_RW));
+	VID_ASSERT_OK(vid_acct_read(&after));
+	ASSERT_EQ(before.vmlck_kb, after.vmlck_kb);
+	ASSERT_EQ(before.pinned, after.pinned);
+	VID_ASSERT_UNMAP(fd, 0x8000000, info.size, info.size);
+	vid_check_acct(_metadata, &before, true);
+	munmap(bar, info.size);
 }
 
 TEST_HARNESS_MAIN
