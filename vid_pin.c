@@ -288,6 +288,18 @@ out:
 	return ret;
 }
 
+/* Not pinnable: perhaps memory without struct pages. One page, then. */
+static int vid_pin_map_pfnmap(struct vid_pinner *p, unsigned long vaddr,
+			      dma_addr_t iova, long *got)
+{
+	unsigned long pfn;
+
+	if (vid_pfnmap_frame(p->dma, vaddr, &pfn))
+		return -EFAULT;
+	*got = 1;
+	return vid_consume_pfn(p, pfn, iova);
+}
+
 /* Pin and map the whole mapping; on failure a prefix may stay mapped. */
 static int vid_pin_map_pages(struct vid_pinner *p, struct page **pages)
 {
@@ -302,19 +314,13 @@ static int vid_pin_map_pages(struct vid_pinner *p, struct page **pages)
 		if (fatal_signal_pending(current))
 			return -EINTR;
 		got = vid_pin_batch(dma, dma->vaddr + off, total - done, pages);
-		if (got == -EFAULT) {
-			unsigned long pfn;
-
-			/* Not pinnable: perhaps memory without struct pages. */
-			if (vid_pfnmap_frame(dma, dma->vaddr + off, &pfn))
-				return got;
-			ret = vid_consume_pfn(p, pfn, dma->iova + off);
-			got = 1;
-		} else if (got < 0) {
-			return got;
-		} else {
+		if (got > 0)
 			ret = vid_consume_batch(p, pages, got, dma->iova + off);
-		}
+		else if (got == -EFAULT)
+			ret = vid_pin_map_pfnmap(p, dma->vaddr + off,
+						 dma->iova + off, &got);
+		else
+			return got;
 		if (ret)
 			return ret;
 		done += got;
