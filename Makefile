@@ -57,7 +57,7 @@ checkpatch:
 selftests:
 	@$(PWD_)/scripts/ksft-headers.sh $(BUILD)/ksft
 	$(MAKE) -C $(PWD_)/tools/testing/selftests/vfio_iommu_dirty \
-		KSFT_INC=$(BUILD)/ksft OUT=$(BUILD)/payload/selftests
+		KSFT_INC=$(BUILD)/ksft OUT=$(BUILD)/payload/selftests KDIR=$(KDIR)
 
 # What the guest gets under /opt/vid.
 payload: modules selftests

@@ -152,15 +152,13 @@ int vid_module_remove(const char *name, bool quiet)
 	return ret;
 }
 
-int vid_module_load_ours(void)
+/* Insert the module file at @path; 0 (also if loaded already) or -errno. */
+static int load_from_path(const char *path)
 {
-	const char *path = getenv("VID_MODULE");
 	struct kmod_module *mod = NULL;
 	struct kmod_ctx *ctx;
 	int ret;
 
-	if (!path || !*path)
-		path = VID_DEFAULT_MODULE;
 	if (access(path, R_OK))
 		return -errno;
 	ctx = kmod_open();
@@ -175,6 +173,15 @@ int vid_module_load_ours(void)
 		kmod_module_unref(mod);
 	kmod_unref(ctx);
 	return ret;
+}
+
+int vid_module_load_ours(void)
+{
+	const char *path = getenv("VID_MODULE");
+
+	if (!path || !*path)
+		path = VID_DEFAULT_MODULE;
+	return load_from_path(path);
 }
 
 static int load_by_name(const char *name)
@@ -273,13 +280,20 @@ int vid_open_container(void)
 
 int vid_open_group(int container)
 {
+	if (vid_edu_group() < 0)
+		return -ENODEV;
+	return vid_open_group_id(container, vid_edu_group());
+}
+
+int vid_open_group_id(int container, int id)
+{
 	struct vfio_group_status status = { .argsz = sizeof(status) };
 	char path[64];
 	int fd, ret;
 
-	if (vid_edu_group() < 0)
-		return -ENODEV;
-	snprintf(path, sizeof(path), "/dev/vfio/%d", vid_edu_group());
+	if (id < 0)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/dev/vfio/%d", id);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -322,6 +336,42 @@ int vid_ctx_open(struct vid_ctx *ctx, int type)
 err:
 	vid_ctx_close(ctx);
 	return ret;
+}
+
+int vid_device_group(const char *bus, const char *name)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	const char *base;
+	ssize_t n;
+	char *end;
+	long v;
+
+	snprintf(path, sizeof(path), "/sys/bus/%s/devices/%s/iommu_group",
+		 bus, name);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -errno;
+	link[n] = '\0';
+	base = strrchr(link, '/');
+	base = base ? base + 1 : link;
+	errno = 0;
+	v = strtol(base, &end, 10);
+	if (errno || *end || end == base || v < 0 || v > INT_MAX)
+		return -EINVAL;
+	return (int)v;
+}
+
+int vid_set_iommu(int container, int type, const char *mod, bool *served)
+{
+	long before, after;
+
+	*served = false;
+	before = vid_module_refcnt(mod);
+	if (ioctl(container, VFIO_SET_IOMMU, type))
+		return -errno;
+	after = vid_module_refcnt(mod);
+	*served = before >= 0 && after == before + 1;
+	return 0;
 }
 
 void vid_ctx_close(struct vid_ctx *ctx)
@@ -715,4 +765,152 @@ int vid_edu_dma(struct vid_edu *edu, uint64_t iova, uint64_t buf_off,
 	if (ret)
 		return ret;
 	return edu_wait_idle(edu);
+}
+
+/* ---------------------------------------------------------------------- */
+/* the emulated test device                                               */
+/* ---------------------------------------------------------------------- */
+
+int vid_emu_load(void)
+{
+	const char *path = getenv("VID_EMU_MODULE");
+	char exe[PATH_MAX], def[PATH_MAX + sizeof(VID_EMU_KO)];
+	char *slash;
+	ssize_t n;
+
+	if (vid_module_live(VID_EMU_MOD))
+		return 0;
+	if (!path || !*path) {
+		/* The build puts the module next to the test programs. */
+		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n < 0)
+			return -errno;
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (!slash)
+			return -ENOENT;
+		*slash = '\0';
+		snprintf(def, sizeof(def), "%s/%s", exe, VID_EMU_KO);
+		path = def;
+	}
+	return load_from_path(path);
+}
+
+int vid_emu_ctx_open(struct vid_ctx *ctx, const char *name, int type,
+		     bool *served)
+{
+	int group, ret;
+
+	*served = false;
+	vid_ctx_init(ctx);
+	group = vid_device_group("platform", name);
+	if (group < 0)
+		return group;
+	ret = vid_open_container();
+	if (ret < 0)
+		return ret;
+	ctx->container = ret;
+	ret = vid_open_group_id(ctx->container, group);
+	if (ret < 0)
+		goto err;
+	ctx->group = ret;
+	ret = vid_set_iommu(ctx->container, type, vid_backend_module(),
+			    served);
+	if (ret)
+		goto err;
+	ret = ioctl(ctx->group, VFIO_GROUP_GET_DEVICE_FD, name);
+	if (ret < 0) {
+		ret = -errno;
+		goto err;
+	}
+	ctx->device = ret;
+	return 0;
+err:
+	vid_ctx_close(ctx);
+	return ret;
+}
+
+int vid_emu_pin(int dev, uint64_t iova, uint32_t npages, uint32_t flags,
+		uint64_t *pfns)
+{
+	struct vid_emu_pin pin = {
+		.argsz = sizeof(pin),
+		.flags = flags,
+		.iova = iova,
+		.npages = npages,
+		.pfns = (uintptr_t)pfns,
+	};
+
+	return ioctl(dev, VID_EMU_PIN, &pin) ? -errno : 0;
+}
+
+static int emu_unpin(int dev, uint32_t flags, uint64_t iova,
+		     uint32_t npages)
+{
+	struct vid_emu_unpin unpin = {
+		.argsz = sizeof(unpin),
+		.flags = flags,
+		.iova = iova,
+		.npages = npages,
+	};
+
+	return ioctl(dev, VID_EMU_UNPIN, &unpin) ? -errno : 0;
+}
+
+int vid_emu_unpin(int dev, uint64_t iova, uint32_t npages)
+{
+	return emu_unpin(dev, 0, iova, npages);
+}
+
+int vid_emu_unpin_all(int dev)
+{
+	return emu_unpin(dev, VID_EMU_UNPIN_ALL, 0, 0);
+}
+
+int vid_emu_rw(int dev, uint64_t iova, void *buf, uint64_t len,
+	       uint32_t flags)
+{
+	struct vid_emu_rw rw = {
+		.argsz = sizeof(rw),
+		.flags = flags,
+		.iova = iova,
+		.data = (uintptr_t)buf,
+		.length = len,
+	};
+
+	return ioctl(dev, VID_EMU_RW, &rw) ? -errno : 0;
+}
+
+int vid_emu_status(int dev, struct vid_emu_status *st, bool reset)
+{
+	memset(st, 0, sizeof(*st));
+	st->argsz = sizeof(*st);
+	st->flags = reset ? VID_EMU_STATUS_RESET : 0;
+	return ioctl(dev, VID_EMU_STATUS, st) ? -errno : 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* other processes                                                        */
+/* ---------------------------------------------------------------------- */
+
+long vid_proc_status_kb(int pid, const char *field)
+{
+	size_t flen = strlen(field);
+	char path[64], line[256];
+	long v = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, field, flen) || line[flen] != ':')
+			continue;
+		if (sscanf(line + flen + 1, "%ld", &v) != 1)
+			v = -EINVAL;
+		break;
+	}
+	fclose(f);
+	return v;
 }

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <linux/vfio.h>
 
+#include "vid_emu/vid_emu_uapi.h"
+
 #define VID_PAGE		4096UL
 #define VID_MOD_OURS		"vfio_iommu_dirty"
 #define VID_MOD_TYPE1		"vfio_iommu_type1"
@@ -80,6 +82,16 @@ void vid_ctx_init(struct vid_ctx *ctx);
 int vid_open_container(void);
 /* Open the edu group, check it is viable, add it to @container. */
 int vid_open_group(int container);
+/* Same for /dev/vfio/@id: fd or -errno. */
+int vid_open_group_id(int container, int id);
+/* IOMMU group number of the device at /sys/bus/@bus/devices/@name, or -errno. */
+int vid_device_group(const char *bus, const char *name);
+/*
+ * VFIO_SET_IOMMU(@type) on @container; 0 or -errno. *@served tells whether
+ * the refcount of module @mod rose by one, that is whether @mod is the
+ * driver the VFIO core chose for the container.
+ */
+int vid_set_iommu(int container, int type, const char *mod, bool *served);
 /* Open container + group and, if @type is non-zero, VFIO_SET_IOMMU(@type). */
 int vid_ctx_open(struct vid_ctx *ctx, int type);
 /* Close device, group and container (in that order); idempotent. */
@@ -168,5 +180,44 @@ int vid_edu_write64(struct vid_edu *edu, uint64_t reg, uint64_t val);
  */
 int vid_edu_dma(struct vid_edu *edu, uint64_t iova, uint64_t buf_off,
 		uint64_t count, bool to_ram);
+
+/* --- the emulated test device (vid_emu/) -------------------------------- */
+
+#define VID_EMU_MOD		"vid_emu"
+#define VID_EMU_KO		"vid-emu.ko"
+#define VID_EMU_DEV0		VID_EMU_NAME ".0"
+
+/*
+ * Insert the test module from $VID_EMU_MODULE, by default vid-emu.ko in
+ * the directory of the running program. 0 (also if it is loaded already)
+ * or -errno.
+ */
+int vid_emu_load(void);
+/*
+ * Open a container, add the group of emulated device @name, set the IOMMU
+ * @type and get the device fd into @ctx (ctx->group is the emulated
+ * group). *@served as for vid_set_iommu() with vid_backend_module().
+ * 0 or -errno; on error @ctx is closed.
+ */
+int vid_emu_ctx_open(struct vid_ctx *ctx, const char *name, int type,
+		     bool *served);
+
+/* The device commands of vid_emu_uapi.h; 0 or -errno. */
+int vid_emu_pin(int dev, uint64_t iova, uint32_t npages, uint32_t flags,
+		uint64_t *pfns);
+int vid_emu_unpin(int dev, uint64_t iova, uint32_t npages);
+int vid_emu_unpin_all(int dev);
+/* @flags: VID_EMU_RW_WRITE (buffer to IOVA), VID_EMU_RW_PINNED. */
+int vid_emu_rw(int dev, uint64_t iova, void *buf, uint64_t len,
+	       uint32_t flags);
+int vid_emu_status(int dev, struct vid_emu_status *st, bool reset);
+
+/* --- other processes ---------------------------------------------------- */
+
+/*
+ * The value of @field (e.g. "VmLck") in /proc/@pid/status, in the unit the
+ * kernel prints it (kB for the Vm* fields), or -errno.
+ */
+long vid_proc_status_kb(int pid, const char *field);
 
 #endif /* VID_UTIL_H */

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vid_emu: private objects of the emulated-IOMMU VFIO test device.
+ *
+ * Locking: one mutex per device, emu->lock, protects the pin table and
+ * every counter. It is held across the calls into the VFIO core that pin
+ * and unpin (vfio_pin_pages(), vfio_unpin_pages()), so that the table and
+ * the backend always agree on what is pinned; those calls take the
+ * backend's container lock and the owner's mmap lock inside it. The
+ * backend calls dma_unmap with its own device-list lock held and its
+ * container lock dropped; dma_unmap then takes emu->lock. Therefore:
+ *
+ *	backend device-list lock -> emu->lock -> backend container lock
+ *						-> mmap lock
+ *
+ * and nothing here takes emu->lock while holding a backend lock in any
+ * other order. vfio_dma_rw() is called without emu->lock: it does not use
+ * the table. Everything here may sleep.
+ *
+ * Lifetime: struct vid_emu_dev is allocated by vfio_alloc_device() when
+ * the platform device is probed and freed by the VFIO core once the last
+ * reference to the vfio_device is gone (after remove). Pins exist only
+ * while the device is open: close_device gives all of them back.
+ */
+#ifndef VID_EMU_H
+#define VID_EMU_H
+
+#include <linux/mutex.h>
+#include <linux/types.h>
+#include <linux/vfio.h>
+#include <linux/xarray.h>
+
+/**
+ * struct vid_emu_dev - one emulated device
+ * @vdev: the VFIO device; first, as vfio_alloc_device() requires.
+ * @lock: protects everything below.
+ * @pins: IOVA page number -> struct vid_emu_pinned.
+ * @pinned_pages: entries in @pins.
+ * @pinned_refs: sum of their reference counts.
+ * @unmap_calls: dma_unmap callbacks since the first open.
+ * @unmap_unpinned: references given back by those callbacks.
+ * @last_unmap_iova: start of the last dma_unmap range.
+ * @last_unmap_length: length of the last dma_unmap range.
+ * @anomalies: backend answers that broke the pin_pages contract.
+ */
+struct vid_emu_dev {
+	struct vfio_device vdev;
+	struct mutex lock;		/* see the locking rules above */
+	struct xarray pins;
+	u64 pinned_pages;
+	u64 pinned_refs;
+	u64 unmap_calls;
+	u64 unmap_unpinned;
+	u64 last_unmap_iova;
+	u64 last_unmap_length;
+	u64 anomalies;
+};
+
+static inline struct vid_emu_dev *to_vid_emu(struct vfio_device *vdev)
+{
+	return container_of(vdev, struct vid_emu_dev, vdev);
+}
+
+long vid_emu_pin(struct vid_emu_dev *emu, void __user *arg);
+long vid_emu_unpin(struct vid_emu_dev *emu, void __user *arg);
+long vid_emu_rw(struct vid_emu_dev *emu, void __user *arg);
+void vid_emu_unpin_all(struct vid_emu_dev *emu);
+void vid_emu_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length);
+
+#endif /* VID_EMU_H */

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * Control interface of vid_emu, the emulated-IOMMU VFIO device that the
+ * vfio_iommu_dirty selftests load to drive a type1 backend's pin_pages,
+ * unpin_pages and dma_rw paths exactly. Shared by the test module and the
+ * test programs; it exists only for the tests and is never installed, so
+ * it is not a stable ABI.
+ *
+ * The module registers platform devices named "vid-emu.<N>". Each one is a
+ * VFIO device in its own emulated-IOMMU group: open the group
+ * (/sys/bus/platform/devices/vid-emu.<N>/iommu_group names it), add it to a
+ * container, set the IOMMU type, then get the device fd with
+ * VFIO_GROUP_GET_DEVICE_FD("vid-emu.<N>"). The commands below are ioctls on
+ * that fd, each taking a pointer to its structure.
+ *
+ * As with VFIO's own ioctls, @argsz is the size of the structure the caller
+ * passes (at least up to its last field; larger is accepted and the rest is
+ * ignored) and @flags holds only the flags a command defines. Anything else
+ * fails with EINVAL and changes nothing.
+ */
+#ifndef VID_EMU_UAPI_H
+#define VID_EMU_UAPI_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/* Name of the platform driver and stem of the device names. */
+#define VID_EMU_NAME		"vid-emu"
+
+/*
+ * These commands only ever reach this device's own fd; the type byte is
+ * not VFIO's so that they can never be taken for a VFIO device ioctl.
+ */
+#define VID_EMU_TYPE		0xE7
+#define VID_EMU_BASE		0x40
+
+/* Most pages one PIN or UNPIN may name: the VFIO core's limit on x86-64. */
+#define VID_EMU_PIN_MAX		512
+/* Most bytes one RW may move. */
+#define VID_EMU_RW_MAX		0x100000	/* 1 MiB */
+
+/*
+ * VID_EMU_PIN - pin pages through vfio_pin_pages()
+ *
+ * Pins @npages pages from the page-aligned @iova with the protection in
+ * @flags (VID_EMU_PIN_READ maps to IOMMU_READ, VID_EMU_PIN_WRITE to
+ * IOMMU_WRITE; none is passed on as 0). The device keeps every pin in a
+ * table, one reference per successful pin of a page, so that UNPIN,
+ * dma_unmap and close can give each of them back exactly once.
+ *
+ * If @pfns is not 0 it points to @npages __u64 that receive the page frame
+ * number of each pinned page (CAP_SYS_ADMIN only, as /proc/PID/pagemap).
+ *
+ * Return: 0 when all pages are pinned; otherwise nothing stays pinned and
+ * errno is the backend's answer, or EINVAL (bad argument: argsz, flags,
+ * pad, npages 0, unaligned iova, iova range wrapping), E2BIG (npages above
+ * VID_EMU_PIN_MAX), EPERM (pfns without CAP_SYS_ADMIN), EFAULT (pfns not
+ * writable), ENOMEM, EIO (the backend broke its contract: see
+ * vid_emu_status.anomalies).
+ */
+struct vid_emu_pin {
+	__u32	argsz;
+	__u32	flags;
+#define VID_EMU_PIN_READ	0x1
+#define VID_EMU_PIN_WRITE	0x2
+	__aligned_u64	iova;
+	__u32	npages;
+	__u32	pad;		/* must be 0 */
+	__aligned_u64	pfns;	/* user pointer to __u64[npages], or 0 */
+};
+
+#define VID_EMU_PIN		_IO(VID_EMU_TYPE, VID_EMU_BASE + 0)
+
+/*
+ * VID_EMU_UNPIN - give pins back through vfio_unpin_pages()
+ *
+ * Drops one reference on each of the @npages pages from the page-aligned
+ * @iova; each page must be pinned by this device (ENOENT otherwise, with
+ * nothing unpinned). With VID_EMU_UNPIN_ALL (@iova and @npages 0) every
+ * reference the device holds is dropped.
+ *
+ * Return: 0, or EINVAL, E2BIG, ENOENT as above.
+ */
+struct vid_emu_unpin {
+	__u32	argsz;
+	__u32	flags;
+#define VID_EMU_UNPIN_ALL	0x1
+	__aligned_u64	iova;
+	__u32	npages;
+	__u32	pad;		/* must be 0 */
+};
+
+#define VID_EMU_UNPIN		_IO(VID_EMU_TYPE, VID_EMU_BASE + 1)
+
+/*
+ * VID_EMU_RW - device access to @length bytes at @iova
+ *
+ * Without VID_EMU_RW_WRITE the device reads: the bytes at @iova are copied
+ * to the user buffer @data. With it the device writes: the bytes of @data
+ * are copied to @iova. The access goes through vfio_dma_rw() unless
+ * VID_EMU_RW_PINNED is set: then it goes through the pages this device
+ * holds pinned, as a device driver does with the pages vfio_pin_pages()
+ * returned; every page touched must be pinned (ENOENT), with
+ * VID_EMU_PIN_WRITE for a write (EPERM).
+ *
+ * Return: 0, or the backend's errno, or EINVAL (argsz, flags, length 0,
+ * range wrapping), E2BIG (length above VID_EMU_RW_MAX), EFAULT (@data),
+ * ENOENT, EPERM, ENOMEM. A failed device write may have written a part of
+ * the range, as vfio_dma_rw() does.
+ */
+struct vid_emu_rw {
+	__u32	argsz;
+	__u32	flags;
+#define VID_EMU_RW_WRITE	0x1
+#define VID_EMU_RW_PINNED	0x2
+	__aligned_u64	iova;
+	__aligned_u64	data;	/* user pointer */
+	__aligned_u64	length;
+};
+
+#define VID_EMU_RW		_IO(VID_EMU_TYPE, VID_EMU_BASE + 2)
+
+/*
+ * VID_EMU_STATUS - what the device holds and what it was told
+ *
+ * Fills in struct vid_emu_status. Return: 0, or EINVAL (argsz, flags),
+ * EFAULT.
+ */
+
+/**
+ * struct vid_emu_status - argument of VID_EMU_STATUS
+ * @argsz: size of the structure passed.
+ * @flags: VID_EMU_STATUS_RESET sets the event counters (@unmap_calls and
+ *	below) to 0 after reporting them. They count from the first open of
+ *	the device. Pins are never reset.
+ * @pinned_pages: IOVA pages this device holds pinned.
+ * @pinned_refs: pin references it holds (a page pinned twice counts 2).
+ * @unmap_calls: dma_unmap callbacks received.
+ * @unmap_unpinned: pin references given back inside those callbacks.
+ * @last_unmap_iova: start of the range of the last dma_unmap callback.
+ * @last_unmap_length: its length (0 when there was none).
+ * @anomalies: backend answers that broke the pin_pages contract (success
+ *	with a wrong count or a NULL page, another page for an IOVA already
+ *	pinned). Always 0 with a correct backend.
+ */
+struct vid_emu_status {
+	__u32	argsz;
+	__u32	flags;
+#define VID_EMU_STATUS_RESET	0x1
+	__aligned_u64	pinned_pages;
+	__aligned_u64	pinned_refs;
+	__aligned_u64	unmap_calls;
+	__aligned_u64	unmap_unpinned;
+	__aligned_u64	last_unmap_iova;
+	__aligned_u64	last_unmap_length;
+	__aligned_u64	anomalies;
+};
+
+#define VID_EMU_STATUS		_IO(VID_EMU_TYPE, VID_EMU_BASE + 3)
+
+#endif /* VID_EMU_UAPI_H */
