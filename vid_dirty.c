@@ -244,7 +244,7 @@ void vid_dirty_unpin(struct vid_container *c, struct vid_dma *dma,
  * @was_pinned: vid_pinned_scope() before the change
  *
  * Entering pinned-page scope: what an IOMMU-backed device wrote since the
- * last report is unknown, so every IOMMU-mapped page becomes dirty now.
+ * last report is unknown, so every page becomes dirty now.
  */
 void vid_dirty_scope_change(struct vid_container *c, bool was_pinned)
 {
@@ -252,11 +252,15 @@ void vid_dirty_scope_change(struct vid_container *c, bool was_pinned)
 
 	if (!c->dirty_tracking || was_pinned || !vid_pinned_scope(c))
 		return;
+	/*
+	 * Outside pinned-page scope there was an IOMMU domain, so every
+	 * mapping was mapped into it until now (it may just have been
+	 * unmapped, when the group that leaves had the last domain).
+	 */
 	for (n = rb_first(&c->dma_tree); n; n = rb_next(n)) {
 		struct vid_dma *dma = rb_entry(n, struct vid_dma, node);
 
-		if (dma->mapped)
-			bitmap_fill(dma->dirty, vid_dirty_nbits(c, dma));
+		bitmap_fill(dma->dirty, vid_dirty_nbits(c, dma));
 	}
 }
 

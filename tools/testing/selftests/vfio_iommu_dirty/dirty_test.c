@@ -19,62 +19,11 @@
 
 #include "kselftest_harness.h"
 #include "vid_test.h"
-#include "../../../../include/uapi/linux/vfio_iommu_dirty.h"
 
 #define BASE		0x1000000ULL	/* 16 MiB: 2 MiB aligned */
 #define NPAGES		64
 #define UNMAP_SZ	sizeof(struct vfio_iommu_type1_dma_unmap)
 #define POISON		0xa5a5a5a5a5a5a5a5ULL
-
-/* DIRTY_PAGES with no range: START, STOP, or a bad flag set. */
-static int dirty_op(int fd, uint32_t argsz, uint32_t flags)
-{
-	struct vfio_iommu_type1_dirty_bitmap d = {
-		.argsz = argsz, .flags = flags,
-	};
-
-	return ioctl(fd, VFIO_IOMMU_DIRTY_PAGES, &d) ? -errno : 0;
-}
-
-/* GET_BITMAP of [iova, iova + size) into @bits of @bytes bytes. */
-static int get_bitmap(int fd, uint32_t flags, uint64_t iova, uint64_t size,
-		      uint64_t pgsize, uint64_t *bits, uint64_t bytes)
-{
-	struct {
-		struct vfio_iommu_type1_dirty_bitmap d;
-		struct vfio_iommu_type1_dirty_bitmap_get r;
-	} a = {
-		.d.argsz = sizeof(a),
-		.d.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP | flags,
-		.r.iova = iova, .r.size = size,
-		.r.bitmap.pgsize = pgsize, .r.bitmap.size = bytes,
-		.r.bitmap.data = (__u64 *)bits,
-	};
-
-	return ioctl(fd, VFIO_IOMMU_DIRTY_PAGES, &a) ? -errno : 0;
-}
-
-/* UNMAP_DMA with a dirty bitmap; *unmapped gets the size reported. */
-static int unmap_bitmap(int fd, uint32_t flags, uint64_t iova, uint64_t size,
-			uint64_t pgsize, uint64_t *bits, uint64_t bytes,
-			uint64_t *unmapped)
-{
-	struct {
-		struct vfio_iommu_type1_dma_unmap u;
-		struct vfio_bitmap b;
-	} a = {
-		.u.argsz = sizeof(a),
-		.u.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | flags,
-		.u.iova = iova, .u.size = size,
-		.b.pgsize = pgsize, .b.size = bytes, .b.data = (__u64 *)bits,
-	};
-
-	*unmapped = UINT64_MAX;
-	if (ioctl(fd, VFIO_IOMMU_UNMAP_DMA, &a))
-		return -errno;
-	*unmapped = a.u.size;
-	return 0;
-}
 
 static bool bit(const uint64_t *bits, unsigned int i)
 {
@@ -122,8 +71,8 @@ TEST_F(dirty, v1_container_refused)
 	vid_ctx_close(&self->ctx);
 	vid_ctx_init(&v1);
 	VID_ASSERT_OK(vid_ctx_open(&v1, VFIO_TYPE1_IOMMU));
-	VID_ASSERT_ERR(EACCES, dirty_op(v1.container, 8,
-					VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	VID_ASSERT_ERR(EACCES, vid_dirty_op(v1.container, 8,
+					    VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
 	vid_ctx_close(&v1);
 }
 
@@ -131,22 +80,22 @@ TEST_F(dirty, flags_and_argsz)
 {
 	int fd = self->ctx.container;
 
-	VID_ASSERT_ERR(EINVAL, dirty_op(fd, 8, 0));
-	VID_ASSERT_ERR(EINVAL, dirty_op(fd, 7,
-					VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
-	VID_ASSERT_ERR(EINVAL, dirty_op(fd, 8,
-					VFIO_IOMMU_DIRTY_PAGES_FLAG_START |
-					VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
-	VID_ASSERT_ERR(EINVAL, dirty_op(fd, 8, 1U << 3));
+	VID_ASSERT_ERR(EINVAL, vid_dirty_op(fd, 8, 0));
+	VID_ASSERT_ERR(EINVAL, vid_dirty_op(fd, 7,
+					    VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	VID_ASSERT_ERR(EINVAL, vid_dirty_op(fd, 8,
+					    VFIO_IOMMU_DIRTY_PAGES_FLAG_START |
+					    VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
+	VID_ASSERT_ERR(EINVAL, vid_dirty_op(fd, 8, 1U << 3));
 	/* GET_BITMAP needs the range after the header. */
-	VID_ASSERT_ERR(EINVAL, dirty_op(fd, 8,
-					VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP));
+	VID_ASSERT_ERR(EINVAL, vid_dirty_op(fd, 8,
+					    VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP));
 	/* START and STOP are idempotent. */
-	VID_ASSERT_OK(dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
-	VID_ASSERT_OK(dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
-	VID_ASSERT_OK(dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
-	VID_ASSERT_OK(dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
-	VID_ASSERT_OK(dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
 }
 
 /* GET_BITMAP only between START and STOP. */
@@ -155,14 +104,14 @@ TEST_F(dirty, get_bitmap_needs_tracking)
 	int fd = self->ctx.container;
 
 	VID_ASSERT_OK(map_at(&self->ctx, self->mem, 0, 4));
-	VID_ASSERT_ERR(EINVAL, get_bitmap(fd, 0, BASE, 4 * VID_PAGE, VID_PAGE,
-					  self->bits, sizeof(self->bits)));
-	VID_ASSERT_OK(dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
-	VID_ASSERT_OK(get_bitmap(fd, 0, BASE, 4 * VID_PAGE, VID_PAGE,
-				 self->bits, sizeof(self->bits)));
-	VID_ASSERT_OK(dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
-	VID_ASSERT_ERR(EINVAL, get_bitmap(fd, 0, BASE, 4 * VID_PAGE, VID_PAGE,
-					  self->bits, sizeof(self->bits)));
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 4 * VID_PAGE, VID_PAGE,
+					      self->bits, sizeof(self->bits)));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, BASE, 4 * VID_PAGE, VID_PAGE,
+				     self->bits, sizeof(self->bits)));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 4 * VID_PAGE, VID_PAGE,
+					      self->bits, sizeof(self->bits)));
 }
 
 /*
@@ -178,14 +127,14 @@ TEST_F(dirty, iommu_scope_reports_every_page)
 	VID_ASSERT_OK(map_at(&self->ctx, self->mem, 3, 5));	/* bits 3-7 */
 	VID_ASSERT_OK(map_at(&self->ctx, self->mem, 20, 50 - 20));
 	VID_ASSERT_OK(map_at(&self->ctx, self->mem, 60, 4));	/* 60-63 */
-	VID_ASSERT_OK(dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
 
 	for (round = 0; round < 3; round++) {
 		memset(self->bits, 0, sizeof(self->bits));
 		if (!vid_backend_intree())
 			memset(self->bits, 0xa5, sizeof(self->bits));
-		VID_ASSERT_OK(get_bitmap(fd, 0, BASE, NPAGES * VID_PAGE,
-					 VID_PAGE, self->bits, 8));
+		VID_ASSERT_OK(vid_get_bitmap(fd, 0, BASE, NPAGES * VID_PAGE,
+					     VID_PAGE, self->bits, 8));
 		for (i = 0; i < NPAGES; i++) {
 			bool mapped = (i >= 3 && i < 8) ||
 				      (i >= 20 && i < 50) || i >= 60;
@@ -203,8 +152,8 @@ TEST_F(dirty, iommu_scope_reports_every_page)
 	/* A mapping created while tracking is reported too. */
 	VID_ASSERT_OK(map_at(&self->ctx, self->mem, 10, 2));
 	memset(self->bits, 0, sizeof(self->bits));
-	VID_ASSERT_OK(get_bitmap(fd, 0, BASE + 10 * VID_PAGE, 2 * VID_PAGE,
-				 VID_PAGE, self->bits, 8));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, BASE + 10 * VID_PAGE, 2 * VID_PAGE,
+				     VID_PAGE, self->bits, 8));
 	ASSERT_EQ(3ULL, self->bits[0]);
 	VID_ASSERT_OK(vid_unmap_raw(fd, UNMAP_SZ, VFIO_DMA_UNMAP_FLAG_ALL, 0,
 				    0, NULL));
@@ -217,44 +166,44 @@ TEST_F(dirty, get_bitmap_bad_arguments)
 	uint64_t *big;
 
 	VID_ASSERT_OK(map_at(&self->ctx, self->mem, 4, 8));
-	VID_ASSERT_OK(dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
 	/* Bisecting the mapping at either end. */
-	VID_ASSERT_ERR(EINVAL, get_bitmap(fd, 0, BASE + 5 * VID_PAGE,
-					  7 * VID_PAGE, VID_PAGE, self->bits,
-					  8));
-	VID_ASSERT_ERR(EINVAL, get_bitmap(fd, 0, BASE + 4 * VID_PAGE,
-					  7 * VID_PAGE, VID_PAGE, self->bits,
-					  8));
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE + 5 * VID_PAGE,
+					      7 * VID_PAGE, VID_PAGE, self->bits,
+					      8));
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE + 4 * VID_PAGE,
+					      7 * VID_PAGE, VID_PAGE, self->bits,
+					      8));
 	/* Unaligned iova or size, zero size, wrap-around. */
-	VID_ASSERT_ERR(EINVAL, get_bitmap(fd, 0, BASE + 1, 16 * VID_PAGE,
-					  VID_PAGE, self->bits, 8));
-	VID_ASSERT_ERR(EINVAL, get_bitmap(fd, 0, BASE, 16 * VID_PAGE + 1,
-					  VID_PAGE, self->bits, 8));
-	VID_ASSERT_ERR(EINVAL, get_bitmap(fd, 0, BASE, 0, VID_PAGE,
-					  self->bits, 8));
-	VID_ASSERT_ERR(EINVAL, get_bitmap(fd, 0, -VID_PAGE, 2 * VID_PAGE,
-					  VID_PAGE, self->bits, 8));
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE + 1, 16 * VID_PAGE,
+					      VID_PAGE, self->bits, 8));
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 16 * VID_PAGE + 1,
+					      VID_PAGE, self->bits, 8));
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 0, VID_PAGE,
+					      self->bits, 8));
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, -VID_PAGE, 2 * VID_PAGE,
+					      VID_PAGE, self->bits, 8));
 	/* A page size IOMMU mappings do not use, or no page size. */
-	VID_ASSERT_ERR(EINVAL, get_bitmap(fd, 0, BASE, 16 * VID_PAGE,
-					  2 * VID_PAGE, self->bits, 8));
-	VID_ASSERT_ERR(EINVAL, get_bitmap(fd, 0, BASE, 16 * VID_PAGE, 0,
-					  self->bits, 8));
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 16 * VID_PAGE,
+					      2 * VID_PAGE, self->bits, 8));
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 16 * VID_PAGE, 0,
+					      self->bits, 8));
 	/* Bitmap too small for the range, empty, or past the limit. */
-	VID_ASSERT_ERR(EINVAL, get_bitmap(fd, 0, BASE, 128 * VID_PAGE,
-					  VID_PAGE, self->bits, 8));
-	VID_ASSERT_ERR(EINVAL, get_bitmap(fd, 0, BASE, 16 * VID_PAGE,
-					  VID_PAGE, self->bits, 0));
-	VID_ASSERT_ERR(EINVAL, get_bitmap(fd, 0, BASE, 16 * VID_PAGE,
-					  VID_PAGE, self->bits,
-					  (256ULL << 20) + 8));
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 128 * VID_PAGE,
+					      VID_PAGE, self->bits, 8));
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 16 * VID_PAGE,
+					      VID_PAGE, self->bits, 0));
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 16 * VID_PAGE,
+					      VID_PAGE, self->bits,
+					      (256ULL << 20) + 8));
 	/* A bitmap pointer into the kernel is refused up front. */
-	VID_ASSERT_ERR(EINVAL, get_bitmap(fd, 0, BASE, 16 * VID_PAGE,
-					  VID_PAGE,
-					  (uint64_t *)0xffff888000000000ULL, 8));
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 16 * VID_PAGE,
+					      VID_PAGE,
+					      (uint64_t *)0xffff888000000000ULL, 8));
 	/* An unmapped user bitmap: EFAULT. */
 	big = (uint64_t *)0x10000;
-	VID_ASSERT_ERR(EFAULT, get_bitmap(fd, 0, BASE, 16 * VID_PAGE,
-					  VID_PAGE, big, 8));
+	VID_ASSERT_ERR(EFAULT, vid_get_bitmap(fd, 0, BASE, 16 * VID_PAGE,
+					      VID_PAGE, big, 8));
 	/*
 	 * Still tracking, mapping intact: a good query works and reports
 	 * exactly the mapping. (In-tree 6.12 shifts its kernel bitmap in
@@ -262,8 +211,8 @@ TEST_F(dirty, get_bitmap_bad_arguments)
 	 * next report spills past the mapping: only this backend is exact.)
 	 */
 	memset(self->bits, 0, sizeof(self->bits));
-	VID_ASSERT_OK(get_bitmap(fd, 0, BASE, 16 * VID_PAGE, VID_PAGE,
-				 self->bits, 8));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, BASE, 16 * VID_PAGE, VID_PAGE,
+				     self->bits, 8));
 	ASSERT_EQ(0xff0ULL, self->bits[0] & 0xff0ULL);
 	if (!vid_backend_intree())
 		ASSERT_EQ(0xff0ULL, self->bits[0]);
@@ -279,28 +228,28 @@ TEST_F(dirty, unmap_with_bitmap)
 	VID_ASSERT_OK(map_at(&self->ctx, self->mem, 3, 6));	/* bits 3-8 */
 	VID_ASSERT_OK(map_at(&self->ctx, self->mem, 9, 2));	/* bits 9-10 */
 	/* Tracking off: refused, nothing removed. */
-	VID_ASSERT_ERR(EINVAL, unmap_bitmap(fd, 0, BASE + 3 * VID_PAGE,
-					    6 * VID_PAGE, VID_PAGE,
-					    self->bits, 8, &got));
-	VID_ASSERT_OK(dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	VID_ASSERT_ERR(EINVAL, vid_unmap_bitmap(fd, 0, BASE + 3 * VID_PAGE,
+						6 * VID_PAGE, VID_PAGE,
+						self->bits, 8, &got));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
 	/* Not with ALL or VADDR; not with a wrong page size. */
-	VID_ASSERT_ERR(EINVAL, unmap_bitmap(fd, VFIO_DMA_UNMAP_FLAG_ALL, 0, 0,
-					    VID_PAGE, self->bits, 8, &got));
-	VID_ASSERT_ERR(EINVAL, unmap_bitmap(fd, VFIO_DMA_UNMAP_FLAG_VADDR,
-					    BASE + 3 * VID_PAGE, 6 * VID_PAGE,
-					    VID_PAGE, self->bits, 8, &got));
-	VID_ASSERT_ERR(EINVAL, unmap_bitmap(fd, 0, BASE + 3 * VID_PAGE,
-					    6 * VID_PAGE, 2 * VID_PAGE,
-					    self->bits, 8, &got));
+	VID_ASSERT_ERR(EINVAL, vid_unmap_bitmap(fd, VFIO_DMA_UNMAP_FLAG_ALL, 0, 0,
+						VID_PAGE, self->bits, 8, &got));
+	VID_ASSERT_ERR(EINVAL, vid_unmap_bitmap(fd, VFIO_DMA_UNMAP_FLAG_VADDR,
+						BASE + 3 * VID_PAGE, 6 * VID_PAGE,
+						VID_PAGE, self->bits, 8, &got));
+	VID_ASSERT_ERR(EINVAL, vid_unmap_bitmap(fd, 0, BASE + 3 * VID_PAGE,
+						6 * VID_PAGE, 2 * VID_PAGE,
+						self->bits, 8, &got));
 	/* Bisecting refused. */
-	VID_ASSERT_ERR(EINVAL, unmap_bitmap(fd, 0, BASE + 3 * VID_PAGE,
-					    4 * VID_PAGE, VID_PAGE,
-					    self->bits, 8, &got));
+	VID_ASSERT_ERR(EINVAL, vid_unmap_bitmap(fd, 0, BASE + 3 * VID_PAGE,
+						4 * VID_PAGE, VID_PAGE,
+						self->bits, 8, &got));
 
 	/* The bitmap's bit 0 is the range's first page: bits 0-5 set. */
 	self->bits[0] = vid_backend_intree() ? 0 : POISON;
-	VID_ASSERT_OK(unmap_bitmap(fd, 0, BASE + 3 * VID_PAGE, 6 * VID_PAGE,
-				   VID_PAGE, self->bits, 8, &got));
+	VID_ASSERT_OK(vid_unmap_bitmap(fd, 0, BASE + 3 * VID_PAGE, 6 * VID_PAGE,
+				       VID_PAGE, self->bits, 8, &got));
 	ASSERT_EQ(6 * VID_PAGE, got);
 	ASSERT_EQ(0x3fULL, self->bits[0] & 0x3f);
 	if (!vid_backend_intree())
@@ -358,19 +307,19 @@ TEST_F(dirty, block_pgsize_and_peek)
 			      VID_MAP_RW));
 	VID_ASSERT_OK(vid_map(fd, BASE + (8 << 20) - VID_PAGE,
 			      big + (6 << 20), VID_PAGE, VID_MAP_RW));
-	VID_ASSERT_OK(dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
 	self->bits[0] = POISON;
-	VID_ASSERT_OK(get_bitmap(fd, 0, BASE, 8 << 20, 2 << 20, self->bits,
-				 8));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, BASE, 8 << 20, 2 << 20, self->bits,
+				     8));
 	/* Blocks 0, 1, 2 and 3 hold dirty pages; bits 4-63 untouched. */
 	ASSERT_EQ(0xfULL, self->bits[0] & 0xf);
 	ASSERT_EQ(POISON & ~0xfULL, self->bits[0] & ~0xfULL);
 	/* PEEK with START is not a thing. */
-	VID_ASSERT_ERR(EINVAL, dirty_op(fd, 8,
-					VFIO_IOMMU_DIRTY_PAGES_FLAG_START |
-					VFIO_IOMMU_DIRTY_PAGES_FLAG_PEEK));
-	VID_ASSERT_OK(get_bitmap(fd, VFIO_IOMMU_DIRTY_PAGES_FLAG_PEEK, BASE,
-				 8 << 20, 2 << 20, self->bits, 8));
+	VID_ASSERT_ERR(EINVAL, vid_dirty_op(fd, 8,
+					    VFIO_IOMMU_DIRTY_PAGES_FLAG_START |
+					    VFIO_IOMMU_DIRTY_PAGES_FLAG_PEEK));
+	VID_ASSERT_OK(vid_get_bitmap(fd, VFIO_IOMMU_DIRTY_PAGES_FLAG_PEEK, BASE,
+				     8 << 20, 2 << 20, self->bits, 8));
 	ASSERT_EQ(0xfULL, self->bits[0] & 0xf);
 	VID_ASSERT_OK(vid_unmap_raw(fd, UNMAP_SZ, VFIO_DMA_UNMAP_FLAG_ALL, 0,
 				    0, NULL));

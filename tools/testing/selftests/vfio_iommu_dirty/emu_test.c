@@ -45,41 +45,6 @@
 #define IOVA_UNMAPPED	0x3000000ULL
 #define PIN_RW		(VID_EMU_PIN_READ | VID_EMU_PIN_WRITE)
 
-/* Skip outside the test guest; otherwise load the modules the tests need. */
-static bool emu_prepare(struct __test_metadata *_metadata)
-{
-	const char *why = NULL;
-	int ret;
-
-	if (access(VID_CONTAINER_PATH, R_OK | W_OK))
-		SKIP(return false, "%s is not available", VID_CONTAINER_PATH);
-	ret = vid_modules_setup(&why);
-	ASSERT_EQ(0, ret) TH_LOG("%s: %s", why, strerror(-ret));
-	ret = vid_emu_load();
-	ASSERT_EQ(0, ret)
-		TH_LOG("loading the test module (%s next to this program, or $VID_EMU_MODULE): %s",
-		       VID_EMU_KO, strerror(-ret));
-	return true;
-}
-
-/*
- * A container holding an emulated group must be served by the backend
- * under test. In-tree type1 always takes it; vfio_iommu_dirty may still
- * refuse emulated groups, and the VFIO core then gives the container to
- * type1: skip what would otherwise test type1 instead of our module.
- * Returns false when the test is skipped: the caller then returns at once.
- */
-static bool emu_served(struct __test_metadata *_metadata, bool served)
-{
-	if (served)
-		return true;
-	ASSERT_FALSE(vid_backend_intree())
-		TH_LOG("%s did not take the container", VID_MOD_TYPE1);
-	SKIP(return false,
-	     "%s does not serve containers with an emulated group (the VFIO core gave it to %s)",
-	     VID_MOD_OURS, VID_MOD_TYPE1);
-}
-
 /* Assert the device's pin counters. */
 #define EMU_ASSERT_PINS(_dev, _pages, _refs) do {			\
 	struct vid_emu_status __st;					\
@@ -168,12 +133,12 @@ FIXTURE_SETUP(emu)
 	vid_ctx_init(&self->ctx);
 	self->a = NULL;
 	self->b = NULL;
-	if (!emu_prepare(_metadata))
+	if (!vid_emu_prepare(_metadata))
 		return;
 	VID_ASSERT_OK(vid_acct_read(&self->base));
 	VID_ASSERT_OK(vid_emu_ctx_open(&self->ctx, VID_EMU_DEV0,
 				       VFIO_TYPE1v2_IOMMU, &served));
-	if (!emu_served(_metadata, served))
+	if (!vid_emu_served(_metadata, served))
 		return;
 	self->a = vid_alloc(BUF_SIZE, 0);
 	self->b = vid_alloc(BUF_SIZE, 0);
@@ -816,12 +781,12 @@ TEST(emu_v1_container)
 	bool served;
 	uint8_t *buf;
 
-	if (!emu_prepare(_metadata))
+	if (!vid_emu_prepare(_metadata))
 		return;
 	VID_ASSERT_OK(vid_acct_read(&base));
 	VID_ASSERT_OK(vid_emu_ctx_open(&ctx, VID_EMU_DEV0, VFIO_TYPE1_IOMMU,
 				       &served));
-	if (!emu_served(_metadata, served))
+	if (!vid_emu_served(_metadata, served))
 		return;
 	buf = vid_alloc(BUF_SIZE, 0x42);
 	ASSERT_NE(NULL, buf);
@@ -856,7 +821,7 @@ TEST(emu_with_edu)
 	uint8_t *buf;
 	long bad;
 
-	if (!emu_prepare(_metadata))
+	if (!vid_emu_prepare(_metadata))
 		return;
 	if (vid_skip_reason())
 		SKIP(return, "%s", vid_skip_reason());
@@ -871,7 +836,7 @@ TEST(emu_with_edu)
 	ASSERT_LE(0, efd) TH_LOG("emulated group: %s", strerror(-efd));
 	VID_ASSERT_OK(vid_set_iommu(ctx.container, VFIO_TYPE1v2_IOMMU,
 				    vid_backend_module(), &served));
-	if (!emu_served(_metadata, served))
+	if (!vid_emu_served(_metadata, served))
 		return;
 	VID_ASSERT_OK(vid_edu_open(&ctx, &edu));
 	dev = ioctl(efd, VFIO_GROUP_GET_DEVICE_FD, VID_EMU_DEV0);
@@ -931,7 +896,7 @@ FIXTURE_SETUP(emu_args)
 	bool served;
 
 	vid_ctx_init(&self->ctx);
-	if (!emu_prepare(_metadata))
+	if (!vid_emu_prepare(_metadata))
 		return;
 	VID_ASSERT_OK(vid_acct_read(&self->base));
 	/* Any backend will do: these calls stop in the test device. */
@@ -1100,7 +1065,7 @@ TEST(emu_module_reload)
 	struct vid_ctx ctx;
 	bool served;
 
-	if (!emu_prepare(_metadata))
+	if (!vid_emu_prepare(_metadata))
 		return;
 	VID_ASSERT_OK(vid_emu_ctx_open(&ctx, VID_EMU_DEV0, VFIO_TYPE1v2_IOMMU,
 				       &served));

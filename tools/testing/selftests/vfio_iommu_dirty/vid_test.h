@@ -7,6 +7,7 @@
 #define VID_TEST_H
 
 #include <string.h>
+#include <unistd.h>
 
 #include "vid_util.h"
 
@@ -82,5 +83,40 @@ static inline void vid_check_acct(struct __test_metadata *_metadata,
 
 #define VID_EXPECT_ACCT(_base)	vid_check_acct(_metadata, (_base), false)
 #define VID_ASSERT_ACCT(_base)	vid_check_acct(_metadata, (_base), true)
+
+/* Skip outside the test guest; otherwise load the modules the tests need. */
+static inline bool vid_emu_prepare(struct __test_metadata *_metadata)
+{
+	const char *why = NULL;
+	int ret;
+
+	if (access(VID_CONTAINER_PATH, R_OK | W_OK))
+		SKIP(return false, "%s is not available", VID_CONTAINER_PATH);
+	ret = vid_modules_setup(&why);
+	ASSERT_EQ(0, ret) TH_LOG("%s: %s", why, strerror(-ret));
+	ret = vid_emu_load();
+	ASSERT_EQ(0, ret)
+		TH_LOG("loading the test module (%s next to this program, or $VID_EMU_MODULE): %s",
+		       VID_EMU_KO, strerror(-ret));
+	return true;
+}
+
+/*
+ * A container holding an emulated group must be served by the backend
+ * under test. In-tree type1 always takes it; vfio_iommu_dirty may still
+ * refuse emulated groups, and the VFIO core then gives the container to
+ * type1: skip what would otherwise test type1 instead of our module.
+ * Returns false when the test is skipped: the caller then returns at once.
+ */
+static inline bool vid_emu_served(struct __test_metadata *_metadata, bool served)
+{
+	if (served)
+		return true;
+	ASSERT_FALSE(vid_backend_intree())
+		TH_LOG("%s did not take the container", VID_MOD_TYPE1);
+	SKIP(return false,
+	     "%s does not serve containers with an emulated group (the VFIO core gave it to %s)",
+	     VID_MOD_OURS, VID_MOD_TYPE1);
+}
 
 #endif /* VID_TEST_H */

@@ -914,3 +914,55 @@ long vid_proc_status_kb(int pid, const char *field)
 	fclose(f);
 	return v;
 }
+
+/* ---------------------------------------------------------------------- */
+/* dirty page tracking                                                    */
+/* ---------------------------------------------------------------------- */
+
+int vid_dirty_op(int container, uint32_t argsz, uint32_t flags)
+{
+	struct vfio_iommu_type1_dirty_bitmap d = {
+		.argsz = argsz, .flags = flags,
+	};
+
+	return ioctl(container, VFIO_IOMMU_DIRTY_PAGES, &d) ? -errno : 0;
+}
+
+int vid_get_bitmap(int container, uint32_t flags, uint64_t iova,
+		   uint64_t size, uint64_t pgsize, uint64_t *bits,
+		   uint64_t bytes)
+{
+	struct {
+		struct vfio_iommu_type1_dirty_bitmap d;
+		struct vfio_iommu_type1_dirty_bitmap_get r;
+	} a = {
+		.d.argsz = sizeof(a),
+		.d.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP | flags,
+		.r.iova = iova, .r.size = size,
+		.r.bitmap.pgsize = pgsize, .r.bitmap.size = bytes,
+		.r.bitmap.data = (__u64 *)bits,
+	};
+
+	return ioctl(container, VFIO_IOMMU_DIRTY_PAGES, &a) ? -errno : 0;
+}
+
+int vid_unmap_bitmap(int container, uint32_t flags, uint64_t iova,
+		     uint64_t size, uint64_t pgsize, uint64_t *bits,
+		     uint64_t bytes, uint64_t *unmapped)
+{
+	struct {
+		struct vfio_iommu_type1_dma_unmap u;
+		struct vfio_bitmap b;
+	} a = {
+		.u.argsz = sizeof(a),
+		.u.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | flags,
+		.u.iova = iova, .u.size = size,
+		.b.pgsize = pgsize, .b.size = bytes, .b.data = (__u64 *)bits,
+	};
+
+	*unmapped = UINT64_MAX;
+	if (ioctl(container, VFIO_IOMMU_UNMAP_DMA, &a))
+		return -errno;
+	*unmapped = a.u.size;
+	return 0;
+}

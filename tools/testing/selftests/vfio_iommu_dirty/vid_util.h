@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <linux/vfio.h>
 
+#include <linux/vfio_iommu_dirty.h>
+
 #include "vid_emu/vid_emu_uapi.h"
 
 #define VID_PAGE		4096UL
@@ -180,6 +182,22 @@ int vid_edu_write64(struct vid_edu *edu, uint64_t reg, uint64_t val);
  */
 int vid_edu_dma(struct vid_edu *edu, uint64_t iova, uint64_t buf_off,
 		uint64_t count, bool to_ram);
+
+/* --- dirty page tracking -------------------------------------------------- */
+
+/* VFIO_IOMMU_DIRTY_PAGES with no range (START, STOP, bad flags); 0/-errno. */
+int vid_dirty_op(int container, uint32_t argsz, uint32_t flags);
+/*
+ * VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP (| @flags) of [@iova, @iova +
+ * @size) at @pgsize into @bits, a buffer of @bytes bytes; 0 or -errno.
+ */
+int vid_get_bitmap(int container, uint32_t flags, uint64_t iova,
+		   uint64_t size, uint64_t pgsize, uint64_t *bits,
+		   uint64_t bytes);
+/* UNMAP_DMA with VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP (| @flags). */
+int vid_unmap_bitmap(int container, uint32_t flags, uint64_t iova,
+		     uint64_t size, uint64_t pgsize, uint64_t *bits,
+		     uint64_t bytes, uint64_t *unmapped);
 
 /* --- the emulated test device (vid_emu/) -------------------------------- */
 

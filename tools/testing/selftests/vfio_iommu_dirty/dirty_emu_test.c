@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Dirty page tracking in pinned-page scope, driven exactly through the
+ * emulated test device (vid_emu): pages it pins are dirty for as long as
+ * they are pinned, pages it writes through dma_rw are dirty until
+ * reported, an unpinned page stays dirty until reported, and nothing else
+ * is ever reported. Adding an IOMMU-backed group (edu) leaves the scope;
+ * removing it enters the scope again without losing what edu may have
+ * written. Every bitmap is checked bit by bit.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "vid_test.h"
+
+#define P		VID_PAGE
+#define NPAGES		64
+#define IOVA		0x1000000ULL	/* 16 MiB, below edu's 256 MiB */
+#define PIN_RW		(VID_EMU_PIN_READ | VID_EMU_PIN_WRITE)
+#define POISON		0xa5a5a5a5a5a5a5a5ULL
+#define START		VFIO_IOMMU_DIRTY_PAGES_FLAG_START
+#define STOP		VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP
+
+FIXTURE(demu) {
+	struct vid_ctx ctx;
+	struct vid_acct base;
+	char *mem;
+	int dev;
+	uint64_t bits;
+};
+
+FIXTURE_SETUP(demu)
+{
+	bool served;
+
+	vid_ctx_init(&self->ctx);
+	self->mem = NULL;
+	if (!vid_emu_prepare(_metadata))
+		return;
+	VID_ASSERT_OK(vid_acct_read(&self->base));
+	VID_ASSERT_OK(vid_emu_ctx_open(&self->ctx, VID_EMU_DEV0,
+				       VFIO_TYPE1v2_IOMMU, &served));
+	if (!vid_emu_served(_metadata, served))
+		return;
+	self->dev = self->ctx.device;
+	self->mem = vid_alloc(NPAGES * P, 0x5c);
+	ASSERT_NE(NULL, self->mem);
+	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA, self->mem,
+			      NPAGES * P, VID_MAP_RW));
+}
+
+FIXTURE_TEARDOWN(demu)
+{
+	vid_ctx_close(&self->ctx);
+	if (self->mem)
+		vid_free(self->mem, NPAGES * P);
+	VID_EXPECT_ACCT(&self->base);
+}
+
+/* One query of the whole mapping: the 64 bits of its 64 pages. */
+static uint64_t query(struct __test_metadata *_metadata, int fd,
+		      uint32_t flags)
+{
+	uint64_t bits = POISON;
+
+	EXPECT_EQ(0, vid_get_bitmap(fd, flags, IOVA, NPAGES * P, P, &bits,
+				    sizeof(bits)));
+	return bits;
+}
+
+#define QUERY(_self)	query(_metadata, (_self)->ctx.container, 0)
+
+TEST_F(demu, start_reports_pinned_pages)
+{
+	int fd = self->ctx.container;
+
+	VID_ASSERT_OK(vid_emu_pin(self->dev, IOVA + 3 * P, 1, PIN_RW, NULL));
+	VID_ASSERT_OK(vid_emu_pin(self->dev, IOVA + 10 * P, 2, PIN_RW, NULL));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	/* Pinned pages stay dirty, query after query. */
+	ASSERT_EQ(1ULL << 3 | 3ULL << 10, QUERY(self));
+	ASSERT_EQ(1ULL << 3 | 3ULL << 10, QUERY(self));
+	VID_ASSERT_OK(vid_emu_unpin_all(self->dev));
+	/* Unpinned, still dirty until reported once. */
+	ASSERT_EQ(1ULL << 3 | 3ULL << 10, QUERY(self));
+	ASSERT_EQ(0ULL, QUERY(self));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, STOP));
+}
+
+TEST_F(demu, dma_rw_writes_are_dirty)
+{
+	int fd = self->ctx.container;
+	char buf[200], in[200];
+
+	memset(buf, 0x42, sizeof(buf));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	ASSERT_EQ(0ULL, QUERY(self));
+	/* 200 bytes from 100 before the end of page 5: pages 5 and 6. */
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 6 * P - 100, buf,
+				 sizeof(buf), VID_EMU_RW_WRITE));
+	/* Reads dirty nothing. */
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 20 * P, in, sizeof(in), 0));
+	ASSERT_EQ(0, memcmp(self->mem + 6 * P - 100, buf, sizeof(buf)));
+	ASSERT_EQ(3ULL << 5, QUERY(self));
+	ASSERT_EQ(0ULL, QUERY(self));
+	/* The last page of the mapping. */
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + NPAGES * P - 1, buf, 1,
+				 VID_EMU_RW_WRITE));
+	ASSERT_EQ(1ULL << 63, QUERY(self));
+}
+
+/* Writes before START are not reported; STOP forgets everything. */
+TEST_F(demu, only_while_tracking)
+{
+	int fd = self->ctx.container;
+	char byte = 1;
+
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 2 * P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	ASSERT_EQ(0ULL, QUERY(self));
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 4 * P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, STOP));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	ASSERT_EQ(0ULL, QUERY(self));
+}
+
+TEST_F(demu, peek_does_not_clear)
+{
+	int fd = self->ctx.container;
+	char byte = 1;
+
+	if (vid_backend_intree())
+		SKIP(return, "PEEK is an extension of this backend");
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 9 * P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	ASSERT_EQ(1ULL << 9, query(_metadata, fd,
+				   VFIO_IOMMU_DIRTY_PAGES_FLAG_PEEK));
+	ASSERT_EQ(1ULL << 9, query(_metadata, fd,
+				   VFIO_IOMMU_DIRTY_PAGES_FLAG_PEEK));
+	ASSERT_EQ(1ULL << 9, QUERY(self));
+	ASSERT_EQ(0ULL, QUERY(self));
+}
+
+/*
+ * UNMAP with a bitmap: the device is told to unpin first, and the pages it
+ * held or wrote are reported in the same call, at the bitmap's bit 0.
+ */
+TEST_F(demu, unmap_reports_pins_and_writes)
+{
+	int fd = self->ctx.container;
+	struct vid_emu_status st;
+	uint64_t bits = 0, got;
+	char byte = 7;
+
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	VID_ASSERT_OK(vid_emu_pin(self->dev, IOVA + 4 * P, 1, PIN_RW, NULL));
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 2 * P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_unmap_bitmap(fd, 0, IOVA, NPAGES * P, P, &bits,
+				       sizeof(bits), &got));
+	ASSERT_EQ(NPAGES * P, got);
+	ASSERT_EQ(1ULL << 2 | 1ULL << 4, bits);
+	VID_ASSERT_OK(vid_emu_status(self->dev, &st, false));
+	ASSERT_EQ(1, st.unmap_calls);
+	ASSERT_EQ(0, st.pinned_refs);
+	/* Map it again for the teardown's sake. */
+	VID_ASSERT_OK(vid_map(fd, IOVA, self->mem, NPAGES * P, VID_MAP_RW));
+}
+
+/*
+ * Two mappings at odd bit offsets of one user word: their bits are exact,
+ * and (this backend) the bits of the word outside them are untouched.
+ */
+TEST_F(demu, odd_offsets_keep_neighbours)
+{
+	int fd = self->ctx.container;
+	uint64_t bits, want, mask;
+	char byte = 3;
+
+	/*
+	 * In-tree ORs the caller's whole first word into a mapping that
+	 * starts inside it, so it gets a clean buffer; this backend must
+	 * cope with any.
+	 */
+	bits = vid_backend_intree() ? 0 : POISON;
+	VID_ASSERT_OK(vid_unmap(fd, IOVA, NPAGES * P, &want));
+	/* Pages 3-7 and 9-10 of the buffer, mapped at the same offsets. */
+	VID_ASSERT_OK(vid_map(fd, IOVA + 3 * P, self->mem + 3 * P, 5 * P,
+			      VID_MAP_RW));
+	VID_ASSERT_OK(vid_map(fd, IOVA + 9 * P, self->mem + 9 * P, 2 * P,
+			      VID_MAP_RW));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 4 * P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_emu_pin(self->dev, IOVA + 10 * P, 1, PIN_RW, NULL));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, NPAGES * P, P, &bits,
+				     sizeof(bits)));
+	mask = 0x1fULL << 3 | 3ULL << 9;
+	want = 1ULL << 4 | 1ULL << 10;
+	ASSERT_EQ(want, bits & mask);
+	if (!vid_backend_intree())
+		ASSERT_EQ(POISON & ~mask, bits & ~mask);
+	VID_ASSERT_OK(vid_emu_unpin_all(self->dev));
+	VID_ASSERT_OK(vid_unmap(fd, IOVA, NPAGES * P, &want));
+	VID_ASSERT_OK(vid_map(fd, IOVA, self->mem, NPAGES * P, VID_MAP_RW));
+}
+
+/* A mapping created while tracking starts clean; its writes count. */
+TEST_F(demu, mapping_created_while_tracking)
+{
+	int fd = self->ctx.container;
+	uint64_t bits = POISON;
+	char byte = 5;
+
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	VID_ASSERT_OK(vid_map(fd, IOVA + NPAGES * P, self->mem, P,
+			      VID_MAP_RW));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA + NPAGES * P, P, P, &bits,
+				     sizeof(bits)));
+	ASSERT_EQ(0ULL, bits & 1);
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + NPAGES * P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA + NPAGES * P, P, P, &bits,
+				     sizeof(bits)));
+	ASSERT_EQ(1ULL, bits & 1);
+	VID_ASSERT_OK(vid_unmap(fd, IOVA + NPAGES * P, P, &bits));
+}
+
+/* Blocks of 2 MiB (this backend): a bit per block holding a dirty page. */
+TEST_F(demu, block_pgsize)
+{
+	int fd = self->ctx.container;
+	const uint64_t sz = 8ULL << 20;
+	uint64_t bits = POISON;
+	char byte = 9, *big;
+
+	if (vid_backend_intree())
+		SKIP(return, "block page sizes are an extension of this backend");
+	big = vid_alloc(sz, 0);
+	ASSERT_NE(NULL, big);
+	VID_ASSERT_OK(vid_map(fd, 0x4000000, big, sz, VID_MAP_RW));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	VID_ASSERT_OK(vid_emu_rw(self->dev, 0x4000000 + P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_emu_pin(self->dev, 0x4000000 + (6ULL << 20), 1,
+				  PIN_RW, NULL));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, 0x4000000, sz, 2ULL << 20, &bits,
+				     sizeof(bits)));
+	ASSERT_EQ(1ULL << 0 | 1ULL << 3, bits & 0xf);
+	ASSERT_EQ(POISON & ~0xfULL, bits & ~0xfULL);
+	VID_ASSERT_OK(vid_emu_unpin_all(self->dev));
+	VID_ASSERT_OK(vid_unmap(fd, 0x4000000, sz, &bits));
+	vid_free(big, sz);
+}
+
+/*
+ * Scope: with edu (an IOMMU group that never pins) in the container every
+ * page is dirty; once edu leaves, everything is reported dirty one more
+ * time (edu may have written it), and from then on only what the test
+ * device pins or writes.
+ */
+TEST(demu_scope_with_edu)
+{
+	struct vid_acct base;
+	struct vid_ctx ctx;
+	int egroup, efd, dev;
+	uint64_t got;
+	bool served;
+	char *mem, byte = 1;
+
+	if (!vid_emu_prepare(_metadata))
+		return;
+	if (vid_skip_reason())
+		SKIP(return, "%s", vid_skip_reason());
+	VID_ASSERT_OK(vid_acct_read(&base));
+	mem = vid_alloc(NPAGES * P, 0x21);
+	ASSERT_NE(NULL, mem);
+
+	VID_ASSERT_OK(vid_ctx_open(&ctx, 0));
+	egroup = vid_device_group("platform", VID_EMU_DEV0);
+	ASSERT_LE(0, egroup);
+	efd = vid_open_group_id(ctx.container, egroup);
+	ASSERT_LE(0, efd);
+	VID_ASSERT_OK(vid_set_iommu(ctx.container, VFIO_TYPE1v2_IOMMU,
+				    vid_backend_module(), &served));
+	if (!vid_emu_served(_metadata, served))
+		return;
+	dev = ioctl(efd, VFIO_GROUP_GET_DEVICE_FD, VID_EMU_DEV0);
+	ASSERT_LE(0, dev);
+	VID_ASSERT_OK(vid_map(ctx.container, IOVA, mem, NPAGES * P,
+			      VID_MAP_RW));
+	VID_ASSERT_OK(vid_dirty_op(ctx.container, 8, START));
+	ASSERT_EQ(~0ULL, query(_metadata, ctx.container, 0));
+	ASSERT_EQ(~0ULL, query(_metadata, ctx.container, 0));
+
+	/* edu leaves the container. */
+	ASSERT_EQ(0, ioctl(ctx.group, VFIO_GROUP_UNSET_CONTAINER));
+	ASSERT_EQ(~0ULL, query(_metadata, ctx.container, 0));
+	ASSERT_EQ(0ULL, query(_metadata, ctx.container, 0));
+	VID_ASSERT_OK(vid_emu_rw(dev, IOVA + 33 * P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	ASSERT_EQ(1ULL << 33, query(_metadata, ctx.container, 0));
+
+	VID_ASSERT_OK(vid_unmap(ctx.container, IOVA, NPAGES * P, &got));
+	close(dev);
+	close(efd);
+	vid_ctx_close(&ctx);
+	vid_free(mem, NPAGES * P);
+	VID_ASSERT_ACCT(&base);
+}
+
+TEST_HARNESS_MAIN
