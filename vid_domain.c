@@ -236,11 +236,14 @@ static int vid_attach_iommu_group(struct vid_container *c,
 		goto done;
 	}
 
-	ret = vid_domain_populate(c, fresh, sw_msi);
-	if (ret)
-		goto out_detach;
-	list_add(&g->node, &fresh->groups);
+	/* Last on the list: replay copies from the first domain, if any. */
 	list_add_tail(&fresh->node, &c->domains);
+	ret = vid_domain_populate(c, fresh, sw_msi);
+	if (ret) {
+		list_del(&fresh->node);
+		goto out_detach;
+	}
+	list_add(&g->node, &fresh->groups);
 	vid_update_pgsizes(c);
 done:
 	vid_iova_replace(c, &ranges);

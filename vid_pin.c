@@ -587,6 +587,9 @@ undo:
  */
 int vid_replay(struct vid_container *c, struct vid_domain *to)
 {
+	if (WARN_ON_ONCE(list_last_entry(&c->domains, struct vid_domain,
+					 node) != to))
+		return -EINVAL;
 	if (list_is_singular(&c->domains))
 		return vid_replay_pin(c);
 	return vid_replay_copy(c, to);

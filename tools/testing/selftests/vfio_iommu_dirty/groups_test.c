@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Groups coming and going in one container: a container that starts with
+ * only an emulated group (no IOMMU, nothing pinned for the IOMMU), gets an
+ * IOMMU-backed group later (every mapping is then pinned and mapped into
+ * the new domain: replay), and loses it again (the mappings stay for the
+ * emulated device, unpinned). A group whose reserved regions would cover a
+ * mapping is refused. Checked with real edu DMA and exact accounting.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "vid_test.h"
+
+#define P		VID_PAGE
+#define NPAGES		16
+#define IOVA		0x1000000ULL
+#define MSI_IOVA	0xfee00000ULL
+
+/* Container with the emulated device's group only; the device fd. */
+FIXTURE(grp) {
+	struct vid_acct base;
+	int container, egroup, dev;
+	uint8_t *mem;
+};
+
+FIXTURE_SETUP(grp)
+{
+	bool served;
+	int id;
+
+	self->container = -1;
+	self->egroup = -1;
+	self->dev = -1;
+	self->mem = NULL;
+	if (!vid_emu_prepare(_metadata))
+		return;
+	if (vid_skip_reason())
+		SKIP(return, "%s", vid_skip_reason());
+	VID_ASSERT_OK(vid_acct_read(&self->base));
+	self->container = vid_open_container();
+	ASSERT_LE(0, self->container);
+	id = vid_device_group("platform", VID_EMU_DEV0);
+	ASSERT_LE(0, id);
+	self->egroup = vid_open_group_id(self->container, id);
+	ASSERT_LE(0, self->egroup);
+	VID_ASSERT_OK(vid_set_iommu(self->container, VFIO_TYPE1v2_IOMMU,
+				    vid_backend_module(), &served));
+	if (!vid_emu_served(_metadata, served))
+		return;
+	self->dev = ioctl(self->egroup, VFIO_GROUP_GET_DEVICE_FD,
+			  VID_EMU_DEV0);
+	ASSERT_LE(0, self->dev);
+	self->mem = vid_alloc(NPAGES * P, 0x31);
+	ASSERT_NE(NULL, self->mem);
+}
+
+FIXTURE_TEARDOWN(grp)
+{
+	if (self->dev >= 0)
+		close(self->dev);
+	if (self->egroup >= 0)
+		close(self->egroup);
+	if (self->container >= 0)
+		close(self->container);
+	if (self->mem)
+		vid_free(self->mem, NPAGES * P);
+	VID_EXPECT_ACCT(&self->base);
+}
+
+/*
+ * Replay: mapped while only the emulated group was there (nothing pinned,
+ * nothing charged), the mapping is pinned, charged and reachable by edu as
+ * soon as edu's group joins, and released again when it leaves.
+ */
+TEST_F(grp, replay_on_iommu_attach)
+{
+	struct vid_ctx edu_ctx;
+	struct vid_edu edu;
+	uint8_t in[2048], out[2048];
+	unsigned int i;
+	uint64_t got;
+
+	VID_ASSERT_OK(vid_map(self->container, IOVA, self->mem, NPAGES * P,
+			      VID_MAP_RW));
+	/* Emulated only: recorded, not pinned, not charged. */
+	vid_check_acct(_metadata, &self->base, true);
+	VID_ASSERT_OK(vid_emu_pin(self->dev, IOVA + P, 1,
+				  VID_EMU_PIN_READ | VID_EMU_PIN_WRITE,
+				  NULL));
+	ASSERT_EQ(self->base.vmlck_kb + 4, vid_vmlck_kb());
+
+	vid_ctx_init(&edu_ctx);
+	edu_ctx.container = self->container;
+	edu_ctx.group = vid_open_group(self->container);
+	ASSERT_LE(0, edu_ctx.group) TH_LOG("%s", strerror(-edu_ctx.group));
+	/* Every page pinned and charged once (the device's pin included). */
+	ASSERT_EQ(self->base.vmlck_kb + NPAGES * 4, vid_vmlck_kb());
+
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 13 + 5);
+	memcpy(self->mem + 2 * P, in, sizeof(in));
+	memset(self->mem + 9 * P, 0, sizeof(out));
+	VID_ASSERT_OK(vid_edu_open(&edu_ctx, &edu));
+	VID_ASSERT_OK(vid_edu_dma(&edu, IOVA + 2 * P, 0, sizeof(in), false));
+	VID_ASSERT_OK(vid_edu_dma(&edu, IOVA + 9 * P, 0, sizeof(in), true));
+	memcpy(out, self->mem + 9 * P, sizeof(out));
+	ASSERT_EQ(0, memcmp(in, out, sizeof(in)));
+
+	/* edu leaves: the mapping stays, only the device's pin is charged. */
+	close(edu_ctx.device);
+	ASSERT_EQ(0, ioctl(edu_ctx.group, VFIO_GROUP_UNSET_CONTAINER));
+	close(edu_ctx.group);
+	ASSERT_EQ(self->base.vmlck_kb + 4, vid_vmlck_kb());
+	VID_ASSERT_ERR(EEXIST, vid_map(self->container, IOVA, self->mem, P,
+				       VID_MAP_RW));
+	VID_ASSERT_OK(vid_emu_unpin_all(self->dev));
+	VID_ASSERT_OK(vid_unmap(self->container, IOVA, NPAGES * P, &got));
+	ASSERT_EQ(NPAGES * P, got);
+}
+
+/*
+ * Without an IOMMU any IOVA can be mapped, even the x86 MSI window; an
+ * IOMMU group that reserves it then cannot join, and nothing changes.
+ */
+TEST_F(grp, reserved_region_collision)
+{
+	int group;
+	uint64_t got;
+
+	VID_ASSERT_OK(vid_map(self->container, MSI_IOVA, self->mem, P,
+			      VID_MAP_RW));
+	group = vid_open_group(self->container);
+	ASSERT_EQ(-EINVAL, group);
+	vid_check_acct(_metadata, &self->base, true);
+	VID_ASSERT_OK(vid_unmap(self->container, MSI_IOVA, P, &got));
+	ASSERT_EQ(P, got);
+	/* With the conflict gone, the group joins. */
+	group = vid_open_group(self->container);
+	ASSERT_LE(0, group);
+	close(group);
+}
+
+TEST_HARNESS_MAIN
