@@ -20,6 +20,7 @@
 #include <uapi/linux/vfio_iommu_dirty.h>
 
 #include "vfio_iommu_dirty.h"
+#include "vid_trace.h"
 
 bool vid_allow_unsafe_interrupts;
 module_param_named(allow_unsafe_interrupts, vid_allow_unsafe_interrupts,
@@ -55,7 +56,8 @@ static void *vid_open(unsigned long type)
 	INIT_LIST_HEAD(&c->devices);
 	c->dma_tree = RB_ROOT;
 	INIT_LIST_HEAD(&c->iova_ranges);
-	c->dma_avail = vid_dma_entry_limit;
+	c->dma_limit = vid_dma_entry_limit;
+	c->dma_avail = c->dma_limit;
 	c->pgsize_bitmap = PAGE_MASK;
 	/* Nesting is v2 plus a request for nesting on every domain. */
 	c->v2 = type != VFIO_TYPE1_IOMMU;
@@ -131,20 +133,16 @@ static u64 vid_min_pgsize(struct vid_container *c)
 	return 1ULL << __ffs64(c->pgsize_bitmap);
 }
 
-static long vid_map_dma(struct vid_container *c, void __user *arg)
+static long vid_map_args(struct vid_container *c,
+			 struct vfio_iommu_type1_dma_map map, unsigned long minsz)
 {
-	unsigned long minsz = offsetofend(struct vfio_iommu_type1_dma_map,
-					  size);
 	u32 known = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE |
 		    VFIO_DMA_MAP_FLAG_VADDR;
-	struct vfio_iommu_type1_dma_map map;
 	bool set_vaddr;
 	u64 mask;
 	int prot = 0;
 	long ret;
 
-	if (copy_from_user(&map, arg, minsz))
-		return -EFAULT;
 	if (map.argsz < minsz || map.flags & ~known)
 		return -EINVAL;
 	/* Every address must fit the kernel's types (32-bit kernels). */
@@ -178,6 +176,20 @@ static long vid_map_dma(struct vid_container *c, void __user *arg)
 		ret = vid_dma_map(c, map.iova, map.vaddr, map.size, prot);
 out_unlock:
 	mutex_unlock(&c->lock);
+	return ret;
+}
+
+static long vid_map_dma(struct vid_container *c, void __user *arg)
+{
+	unsigned long minsz = offsetofend(struct vfio_iommu_type1_dma_map,
+					  size);
+	struct vfio_iommu_type1_dma_map map;
+	long ret;
+
+	if (copy_from_user(&map, arg, minsz))
+		return -EFAULT;
+	ret = vid_map_args(c, map, minsz);
+	trace_vid_map(c->id, map.iova, map.size, ret ? 0 : map.size, ret);
 	return ret;
 }
 
@@ -275,6 +287,11 @@ static long vid_unmap_dma(struct vid_container *c, void __user *arg)
 	mutex_lock(&c->lock);
 	ret = vid_unmap_locked(c, &unmap, bmp, &unmapped);
 	mutex_unlock(&c->lock);
+	if (bmp)
+		trace_vid_unmap_bitmap(c->id, unmap.iova, unmap.size, unmapped,
+				       ret);
+	else
+		trace_vid_unmap(c->id, unmap.iova, unmap.size, unmapped, ret);
 	if (ret)
 		return ret;
 

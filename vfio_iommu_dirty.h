@@ -101,7 +101,8 @@ extern unsigned int vid_dma_entry_limit;
  * @dma_tree: mappings, &struct vid_dma keyed by IOVA
  * @iova_ranges: usable IOVA space, sorted &struct vid_iova_range; empty
  *	while no domain constrains it
- * @dma_avail: how many more mappings may be created (dma_entry_limit)
+ * @dma_limit: dma_entry_limit when the container was opened
+ * @dma_avail: how many more mappings may be created
  * @vaddr_invalid: mappings whose vaddr user space has invalidated
  * @pgsize_bitmap: IOMMU page sizes every domain supports; PAGE_MASK while
  *	the container has no domain
@@ -122,6 +123,7 @@ struct vid_container {
 	struct list_head emulated;
 	struct rb_root dma_tree;
 	struct list_head iova_ranges;
+	unsigned int dma_limit;
 	unsigned int dma_avail;
 	unsigned int vaddr_invalid;
 	u64 pgsize_bitmap;

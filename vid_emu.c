@@ -23,6 +23,7 @@
 #include <linux/vfio.h>
 
 #include "vfio_iommu_dirty.h"
+#include "vid_trace.h"
 
 /* Notifications tried on one mapping before an unmap gives up (-EBUSY). */
 #define VID_NOTIFY_RETRIES	16
@@ -256,6 +257,8 @@ int vid_pin_pages(void *iommu_data, struct iommu_group *iommu_group,
 	ret = npage;
 out:
 	mutex_unlock(&c->lock);
+	trace_vid_pin(c->id, iova, npage, ret > 0 ? ret : 0,
+		      ret < 0 ? ret : 0);
 	return ret;
 }
 
@@ -282,6 +285,8 @@ void vid_unpin_pages(void *iommu_data, dma_addr_t iova, int npage)
 			vid_pin_put(c, dma, pin);
 	}
 	mutex_unlock(&c->lock);
+	trace_vid_unpin(c->id, iova - ((dma_addr_t)i << PAGE_SHIFT), npage, i,
+			0);
 	/* A driver unpinning what it never pinned is a driver bug. */
 	WARN_ON_ONCE(i != npage);
 }

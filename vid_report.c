@@ -21,6 +21,7 @@
 #include <uapi/linux/vfio_iommu_dirty.h>
 
 #include "vfio_iommu_dirty.h"
+#include "vid_trace.h"
 
 /* User words assembled in the kernel per copy_to_user(). */
 #define VID_COPY_WORDS		(PAGE_SIZE / sizeof(u64))
@@ -336,6 +337,8 @@ static long vid_get_bitmap(struct vid_container *c, void __user *arg,
 		vid_report_end(&rep);
 	}
 	mutex_unlock(&c->lock);
+	trace_vid_get_bitmap(c->id, range.iova, range.size,
+			     range.bitmap.pgsize, ret);
 	return ret;
 }
 
@@ -376,6 +379,9 @@ long vid_dirty_pages_ioctl(struct vid_container *c, void __user *arg)
 		ret = vid_dirty_start(c);
 	else
 		vid_dirty_stop(c);
+	trace_vid_dirty_tracking(c->id,
+				 dirty.flags & VFIO_IOMMU_DIRTY_PAGES_FLAG_START,
+				 c->dma_limit - c->dma_avail, ret);
 	mutex_unlock(&c->lock);
 	return ret;
 }

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Tracepoints: every user-visible operation leaves one event in tracefs
+ * with the container's id, the IOVA range, what it did and its errno.
+ * The events are this module's own, so the test skips against in-tree.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "vid_test.h"
+
+#define TRACEFS		"/sys/kernel/tracing"
+#define EVENTS		TRACEFS "/events/vfio_iommu_dirty/enable"
+#define IOVA		0x3000000ULL
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n == (ssize_t)strlen(val) ? 0 : -EIO;
+}
+
+/* The whole trace buffer as one string (caller frees), or NULL. */
+static char *read_trace(void)
+{
+	FILE *f = fopen(TRACEFS "/trace", "r");
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	size_t n;
+
+	if (!f || !buf) {
+		if (f)
+			fclose(f);
+		free(buf);
+		return NULL;
+	}
+	while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+		len += n;
+		if (len + 1 == cap) {
+			char *more = realloc(buf, cap * 2);
+
+			if (!more)
+				break;
+			buf = more;
+			cap *= 2;
+		}
+	}
+	buf[len] = 0;
+	fclose(f);
+	return buf;
+}
+
+/*
+ * Find, at or after *@pos, a line with event @event containing every
+ * string of @parts (NULL-terminated); advance *@pos past it.
+ */
+static bool find_event(const char *trace, const char **pos,
+		       const char *event, const char *const *parts)
+{
+	const char *p = *pos ? *pos : trace;
+
+	while ((p = strstr(p, event))) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		bool all = true;
+		int i;
+
+		for (i = 0; parts[i] && all; i++) {
+			const char *hit = strstr(p, parts[i]);
+
+			all = hit && (size_t)(hit - p) < len;
+		}
+		if (all) {
+			*pos = p + len;
+			return true;
+		}
+		p += len;
+	}
+	return false;
+}
+
+FIXTURE(trace) {
+	struct vid_ctx ctx;
+	struct vid_acct base;
+	char *mem;
+};
+
+FIXTURE_SETUP(trace)
+{
+	vid_ctx_init(&self->ctx);
+	self->mem = NULL;
+	if (!vid_prepare(_metadata))
+		return;
+	if (vid_backend_intree())
+		SKIP(return, "tracepoints are this module's own");
+	if (access(EVENTS, W_OK))
+		SKIP(return, "no tracefs at %s", TRACEFS);
+	VID_ASSERT_OK(vid_acct_read(&self->base));
+	VID_ASSERT_OK(write_file(TRACEFS "/trace", ""));
+	VID_ASSERT_OK(write_file(EVENTS, "1"));
+	VID_ASSERT_OK(vid_ctx_open(&self->ctx, VFIO_TYPE1v2_IOMMU));
+	self->mem = vid_alloc(4 * VID_PAGE, 0x12);
+	ASSERT_NE(NULL, self->mem);
+}
+
+FIXTURE_TEARDOWN(trace)
+{
+	write_file(EVENTS, "0");
+	vid_ctx_close(&self->ctx);
+	if (self->mem)
+		vid_free(self->mem, 4 * VID_PAGE);
+	VID_EXPECT_ACCT(&self->base);
+}
+
+TEST_F(trace, operations_leave_events)
+{
+	int fd = self->ctx.container;
+	const char *pos = NULL;
+	uint64_t bits, got;
+	char *trace;
+
+	VID_ASSERT_OK(vid_map(fd, IOVA, self->mem, 4 * VID_PAGE, VID_MAP_RW));
+	VID_ASSERT_ERR(EEXIST, vid_map(fd, IOVA, self->mem, VID_PAGE,
+				       VID_MAP_RW));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 4 * VID_PAGE, VID_PAGE,
+				     &bits, sizeof(bits)));
+	VID_ASSERT_OK(vid_unmap_bitmap(fd, 0, IOVA, 4 * VID_PAGE, VID_PAGE,
+				       &bits, sizeof(bits), &got));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
+	VID_ASSERT_OK(vid_unmap(fd, IOVA, VID_PAGE, &got));
+
+	trace = read_trace();
+	ASSERT_NE(NULL, trace);
+	{
+		const char *map_ok[] = { "iova=0x3000000", "size=0x4000",
+					 "done=0x4000", "ret=0", NULL };
+		const char *map_eexist[] = { "size=0x1000", "ret=-17", NULL };
+		const char *start[] = { "start", "mappings=1", "ret=0", NULL };
+		const char *get[] = { "iova=0x3000000", "size=0x4000",
+				      "done=0x1000", "ret=0", NULL };
+		const char *ub[] = { "size=0x4000", "done=0x4000", "ret=0",
+				     NULL };
+		const char *stop[] = { "stop", "mappings=0", NULL };
+		const char *unmap[] = { "size=0x1000", "done=0x0", "ret=0",
+					NULL };
+
+		EXPECT_TRUE(find_event(trace, &pos, "vid_map:", map_ok));
+		EXPECT_TRUE(find_event(trace, &pos, "vid_map:", map_eexist));
+		EXPECT_TRUE(find_event(trace, &pos, "vid_dirty_tracking:",
+				       start));
+		EXPECT_TRUE(find_event(trace, &pos, "vid_get_bitmap:", get));
+		EXPECT_TRUE(find_event(trace, &pos, "vid_unmap_bitmap:", ub));
+		EXPECT_TRUE(find_event(trace, &pos, "vid_dirty_tracking:",
+				       stop));
+		EXPECT_TRUE(find_event(trace, &pos, "vid_unmap:", unmap));
+	}
+	if (_metadata->exit_code)
+		TH_LOG("trace:\n%s", trace);
+	free(trace);
+}
+
+TEST_HARNESS_MAIN
