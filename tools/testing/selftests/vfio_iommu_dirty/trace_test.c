@@ -89,6 +89,23 @@ static bool find_event(const char *trace, const char **pos,
 	return false;
 }
 
+/* The fields each event of the test must carry, in the order of the test. */
+static const char *const map_ok[] = {
+	"iova=0x3000000", "size=0x4000", "done=0x4000", "ret=0", NULL,
+};
+static const char *const map_eexist[] = { "size=0x1000", "ret=-17", NULL };
+static const char *const start[] = { "start", "mappings=1", "ret=0", NULL };
+static const char *const get[] = {
+	"iova=0x3000000", "size=0x4000", "done=0x1000", "ret=0", NULL,
+};
+static const char *const unmap_bm[] = {
+	"size=0x4000", "done=0x4000", "ret=0", NULL,
+};
+static const char *const stop[] = { "stop", "mappings=0", NULL };
+static const char *const unmap[] = {
+	"size=0x1000", "done=0x0", "ret=0", NULL,
+};
+
 FIXTURE(trace) {
 	struct vid_ctx ctx;
 	struct vid_acct base;
@@ -142,29 +159,13 @@ TEST_F(trace, operations_leave_events)
 
 	trace = read_trace();
 	ASSERT_NE(NULL, trace);
-	{
-		const char *map_ok[] = { "iova=0x3000000", "size=0x4000",
-					 "done=0x4000", "ret=0", NULL };
-		const char *map_eexist[] = { "size=0x1000", "ret=-17", NULL };
-		const char *start[] = { "start", "mappings=1", "ret=0", NULL };
-		const char *get[] = { "iova=0x3000000", "size=0x4000",
-				      "done=0x1000", "ret=0", NULL };
-		const char *ub[] = { "size=0x4000", "done=0x4000", "ret=0",
-				     NULL };
-		const char *stop[] = { "stop", "mappings=0", NULL };
-		const char *unmap[] = { "size=0x1000", "done=0x0", "ret=0",
-					NULL };
-
-		EXPECT_TRUE(find_event(trace, &pos, "vid_map:", map_ok));
-		EXPECT_TRUE(find_event(trace, &pos, "vid_map:", map_eexist));
-		EXPECT_TRUE(find_event(trace, &pos, "vid_dirty_tracking:",
-				       start));
-		EXPECT_TRUE(find_event(trace, &pos, "vid_get_bitmap:", get));
-		EXPECT_TRUE(find_event(trace, &pos, "vid_unmap_bitmap:", ub));
-		EXPECT_TRUE(find_event(trace, &pos, "vid_dirty_tracking:",
-				       stop));
-		EXPECT_TRUE(find_event(trace, &pos, "vid_unmap:", unmap));
-	}
+	EXPECT_TRUE(find_event(trace, &pos, "vid_map:", map_ok));
+	EXPECT_TRUE(find_event(trace, &pos, "vid_map:", map_eexist));
+	EXPECT_TRUE(find_event(trace, &pos, "vid_dirty_tracking:", start));
+	EXPECT_TRUE(find_event(trace, &pos, "vid_get_bitmap:", get));
+	EXPECT_TRUE(find_event(trace, &pos, "vid_unmap_bitmap:", unmap_bm));
+	EXPECT_TRUE(find_event(trace, &pos, "vid_dirty_tracking:", stop));
+	EXPECT_TRUE(find_event(trace, &pos, "vid_unmap:", unmap));
 	if (_metadata->exit_code)
 		TH_LOG("trace:\n%s", trace);
 	free(trace);
