@@ -93,15 +93,21 @@ static bool find_event(const char *trace, const char **pos,
 static const char *const map_ok[] = {
 	"iova=0x3000000", "size=0x4000", "done=0x4000", "ret=0", NULL,
 };
+
 static const char *const map_eexist[] = { "size=0x1000", "ret=-17", NULL };
+
 static const char *const start[] = { "start", "mappings=1", "ret=0", NULL };
+
 static const char *const get[] = {
 	"iova=0x3000000", "size=0x4000", "done=0x1000", "ret=0", NULL,
 };
+
 static const char *const unmap_bm[] = {
 	"size=0x4000", "done=0x4000", "ret=0", NULL,
 };
+
 static const char *const stop[] = { "stop", "mappings=0", NULL };
+
 static const char *const unmap[] = {
 	"size=0x1000", "done=0x0", "ret=0", NULL,
 };
