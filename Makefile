@@ -9,6 +9,8 @@
 #   make check      everything above, then the selftests in a QEMU guest;
 #                   ends with "N passed, N failed"
 #   make demo       a DMA round trip through this module, explained
+#   make install    modules_install into updates/ and depmod (uninstall)
+#   make install-check  make install and DKMS in scratch trees, checked
 #
 # KDIR defaults to the newest installed Debian 6.12 headers; the running
 # kernel's headers are never picked silently, since the build host usually
@@ -31,7 +33,7 @@ SRCS := $(wildcard $(PWD_)/*.c $(PWD_)/*.h) \
 	$(wildcard $(PWD_)/include/uapi/linux/*.h)
 
 .PHONY: all modules deps kdir-check sparse checkpatch selftests payload \
-	check demo clean help
+	check demo clean help install uninstall print-kver install-check
 
 all: modules
 
@@ -70,13 +72,29 @@ check: deps
 demo: deps
 	@$(PWD_)/scripts/demo.sh
 
+# INSTALL_MOD_PATH (a staging root) is passed through to kbuild.
+install: modules
+	$(MAKE) -C $(KDIR) M=$(PWD_) INSTALL_MOD_DIR=updates modules_install
+	depmod -a $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KVER)
+
+uninstall:
+	rm -f $(INSTALL_MOD_PATH)/lib/modules/$(KVER)/updates/vfio-iommu-dirty.ko*
+	depmod -a $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KVER)
+
 clean:
 	-$(MAKE) -C $(KDIR) M=$(PWD_) clean 2>/dev/null
 	-$(MAKE) -C $(PWD_)/tools/testing/selftests/vfio_iommu_dirty \
 		OUT=$(BUILD)/payload/selftests clean 2>/dev/null
 	rm -rf $(BUILD)
 
+# The kernel release the build uses (for scripts).
+print-kver:
+	@echo $(KVER)
+
+install-check: deps
+	@$(PWD_)/scripts/install-check.sh
+
 help:
-	@sed -n '3,16p' $(PWD_)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,18p' $(PWD_)/Makefile | sed 's/^# \{0,1\}//'
 
 endif

@@ -363,3 +363,4 @@ module_exit(vid_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("VFIO type1 IOMMU backend with dirty page tracking");
 MODULE_SOFTDEP("pre: vfio");
+MODULE_VERSION(VID_VERSION);

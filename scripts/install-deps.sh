@@ -19,6 +19,7 @@ PKGS=(
 	linux-headers-6.12-amd64
 	linux-image-6.12-amd64
 	linux-source-6.12
+	dkms
 )
 
 missing=()
