@@ -362,5 +362,6 @@ module_exit(vid_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("VFIO type1 IOMMU backend with dirty page tracking");
-MODULE_SOFTDEP("pre: vfio");
+/* Load after in-tree type1, so that this backend registers last and wins. */
+MODULE_SOFTDEP("pre: vfio vfio_iommu_type1");
 MODULE_VERSION(VID_VERSION);
