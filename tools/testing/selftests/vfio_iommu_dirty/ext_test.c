@@ -214,6 +214,14 @@ TEST_F(ext, dma_while_vaddr_invalid)
 	VID_ASSERT_OK(vid_edu_dma(&edu, 0x100000, 0, 2048, false));
 	VID_ASSERT_OK(vid_edu_dma(&edu, 0x101000, 0, 2048, true));
 	ASSERT_EQ(0, memcmp(src, dst, 2048));
+
+	/* After the update (same memory, new address), DMA goes on. */
+	VID_ASSERT_OK(vid_map_raw(fd, MAP_SZ, VFIO_DMA_MAP_FLAG_VADDR,
+				  (uintptr_t)self->mem, 0x100000,
+				  2 * VID_PAGE));
+	memset(dst, 0, VID_PAGE);
+	VID_ASSERT_OK(vid_edu_dma(&edu, 0x101000, 0, 2048, true));
+	ASSERT_EQ(0, memcmp(src, dst, 2048));
 	VID_ASSERT_UNMAP(fd, 0x100000, 2 * VID_PAGE, 2 * VID_PAGE);
 }
 

@@ -163,6 +163,58 @@ TEST_F(life, container_fd_passed)
 }
 
 /*
+ * The original owner builds the container, maps its own memory, hands the
+ * container and its group to another process and exits. The receiver
+ * still reaches the mapping (unmaps it), maps its own memory, and closing
+ * releases everything; the dead owner's memory was never charged here.
+ */
+TEST_F(life, owner_exits_after_passing)
+{
+	int sv[2], container, group;
+	uint64_t got;
+	pid_t pid;
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		char *mem = vid_alloc(NPAGES * VID_PAGE, 4);
+		struct vid_ctx ctx;
+
+		close(sv[0]);
+		vid_ctx_init(&ctx);
+		if (!mem || vid_ctx_open(&ctx, VFIO_TYPE1v2_IOMMU))
+			_exit(2);
+		if (vid_map(ctx.container, 0x300000, mem, NPAGES * VID_PAGE,
+			    VID_MAP_RW))
+			_exit(3);
+		if (send_fd(sv[1], ctx.container) || send_fd(sv[1], ctx.group))
+			_exit(4);
+		_exit(0);
+	}
+	close(sv[1]);
+	container = recv_fd(sv[0]);
+	group = recv_fd(sv[0]);
+	ASSERT_EQ(0, reap(pid));
+	close(sv[0]);
+	ASSERT_LE(0, container);
+	ASSERT_LE(0, group);
+	ASSERT_EQ(self->base.vmlck_kb, vid_vmlck_kb());
+
+	/* The dead owner's mapping is still there, and ours can join it. */
+	VID_ASSERT_ERR(EEXIST, vid_map(container, 0x300000, self->mem,
+				       VID_PAGE, VID_MAP_RW));
+	VID_ASSERT_OK(vid_map(container, 0x500000, self->mem,
+			      NPAGES * VID_PAGE, VID_MAP_RW));
+	ASSERT_EQ(self->base.vmlck_kb + NPAGES * 4, vid_vmlck_kb());
+	VID_ASSERT_OK(vid_unmap(container, 0x300000, NPAGES * VID_PAGE, &got));
+	ASSERT_EQ(NPAGES * VID_PAGE, got);
+	close(group);
+	close(container);
+	vid_check_acct(_metadata, &self->base, true);
+}
+
+/*
  * fork with an open container: the child maps through the inherited fd,
  * exits; the parent's own mapping keeps working and is charged to it.
  */
