@@ -50,13 +50,14 @@ step build-w1 build_w1
 step sparse make -C "$ROOT" -s sparse
 step checkpatch make -C "$ROOT" -s checkpatch
 step selftests-build make -C "$ROOT" payload
+step install-dkms make -C "$ROOT" -s install-check
 
 GUEST_LOG=$LOGS/guest.log
 guest_rc=0
 if [ -e "$ROOT/vfio-iommu-dirty.ko" ] &&
    [ -e "$BUILD/payload/selftests/run_tests.sh" ]; then
 	echo "== selftests in the guest (log: ${GUEST_LOG#"$ROOT"/})"
-	"$ROOT/scripts/guest-run.sh" --payload "$BUILD/payload" \
+	"$ROOT/scripts/guest-run.sh" --hostroot --payload "$BUILD/payload" \
 		--timeout "${VID_CHECK_TIMEOUT:-900}" \
 		-- 'sh selftests/run_tests.sh' 2>&1 | tr -d '\r' |
 		tee "$GUEST_LOG"
