@@ -7,7 +7,7 @@
 #   make checkpatch checkpatch --strict over the project's C files
 #   make selftests  build the kselftest programs
 #   make check      everything above, then the selftests in a QEMU guest;
-#                   ends with "N passed, N failed"
+#                   ends with "N passed, N failed"; KVER=6.1 for Linux 6.1
 #   make demo       a DMA round trip through this module, explained
 #   make install    modules_install into updates/ and depmod (uninstall)
 #   make install-check  make install and DKMS in scratch trees, checked
@@ -24,8 +24,14 @@ SHELL := /bin/bash
 PWD_ := $(CURDIR)
 BUILD := $(PWD_)/build
 
-KVER ?= $(shell ls -d /lib/modules/6.12.*/build 2>/dev/null | \
+# KVER: a kernel release, or a series (6.12, 6.1) meaning the newest
+# release of it with headers installed. Default: 6.12.
+KVER ?= 6.12
+ifeq ($(words $(subst ., ,$(KVER))),2)
+override KVER := $(shell ls -d /lib/modules/$(KVER).*/build 2>/dev/null | \
 		sed 's|/lib/modules/||; s|/build||' | sort -V | tail -n1)
+endif
+export KVER
 KDIR ?= /lib/modules/$(KVER)/build
 
 MODULE := vfio-iommu-dirty.ko

@@ -83,7 +83,7 @@ static int vid_first_dev_alloc(struct device *dev, void *data)
 {
 	struct iommu_domain **domain = data;
 
-	*domain = iommu_paging_domain_alloc(dev);
+	*domain = vid_paging_domain_alloc(dev);
 	return 1;	/* one device is enough to reach the IOMMU driver */
 }
 
@@ -103,8 +103,7 @@ static struct iommu_domain *vid_domain_alloc(struct iommu_group *iommu_group)
  */
 static int vid_check_msi_isolation(struct iommu_group *iommu_group)
 {
-	if (vid_allow_unsafe_interrupts ||
-	    iommu_group_has_isolated_msi(iommu_group))
+	if (vid_allow_unsafe_interrupts || vid_group_msi_isolated(iommu_group))
 		return 0;
 	pr_warn("No interrupt remapping support. Use the module param \"allow_unsafe_interrupts\" to enable VFIO IOMMU support on this platform\n");
 	return -EPERM;

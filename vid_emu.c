@@ -91,7 +91,7 @@ static int vid_pin_user_page(struct vid_dma *dma, unsigned long vaddr,
 	if (!mmget_not_zero(mm))
 		return -ENODEV;
 	mmap_read_lock(mm);
-	ret = pin_user_pages_remote(mm, vaddr, 1, gup, page, NULL);
+	ret = vid_pin_user_pages_remote(mm, vaddr, 1, gup, page);
 	if (ret <= 0) {
 		/* Memory without struct pages cannot be handed to a device. */
 		vma = vma_lookup(mm, vaddr);

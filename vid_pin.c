@@ -76,8 +76,8 @@ static int vid_map_run(struct vid_container *c, struct vid_dma *dma,
 	int ret;
 
 	list_for_each_entry(d, &c->domains, node) {
-		ret = iommu_map(d->domain, run->iova, phys, len,
-				dma->prot | IOMMU_CACHE, GFP_KERNEL_ACCOUNT);
+		ret = vid_iommu_map(d->domain, run->iova, phys, len,
+				    dma->prot | IOMMU_CACHE);
 		if (ret)
 			goto unwind;
 	}
@@ -189,8 +189,7 @@ static long vid_pin_batch(struct vid_dma *dma, unsigned long vaddr,
 		if (!mmget_not_zero(mm))
 			return -ESRCH;
 		mmap_read_lock(mm);
-		ret = pin_user_pages_remote(mm, vaddr, npages, gup, pages,
-					    NULL);
+		ret = vid_pin_user_pages_remote(mm, vaddr, npages, gup, pages);
 		mmap_read_unlock(mm);
 		mmput(mm);
 	}
@@ -247,9 +246,8 @@ static int vid_consume_batch(struct vid_pinner *p, struct page **pages,
 static int vid_pfnmap_frame(struct vid_dma *dma, unsigned long vaddr,
 			    unsigned long *pfn)
 {
-	bool write = dma->prot & IOMMU_WRITE;
+	bool write = dma->prot & IOMMU_WRITE, writable;
 	struct mm_struct *mm = dma->mm;
-	struct follow_pfnmap_args args;
 	struct vm_area_struct *vma;
 	int ret, tries = 0;
 
@@ -261,8 +259,7 @@ again:
 	vma = vma_lookup(mm, vaddr);
 	if (!vma || !(vma->vm_flags & VM_PFNMAP))
 		goto out;
-	args = (struct follow_pfnmap_args) { .vma = vma, .address = vaddr };
-	if (follow_pfnmap_start(&args)) {
+	if (vid_follow_pfn(vma, vaddr, pfn, &writable)) {
 		bool unlocked = false;
 
 		ret = fixup_user_fault(mm, vaddr, FAULT_FLAG_REMOTE |
@@ -271,17 +268,15 @@ again:
 		/* The lock was dropped: the VMA may be another one now. */
 		if (unlocked && ++tries < 4)
 			goto again;
-		if (ret || unlocked || follow_pfnmap_start(&args)) {
+		if (ret || unlocked ||
+		    vid_follow_pfn(vma, vaddr, pfn, &writable)) {
 			ret = ret ? ret : -EFAULT;
 			goto out;
 		}
 	}
 	ret = -EFAULT;
-	if ((!write || args.writable) && vid_pfn_reserved(args.pfn)) {
-		*pfn = args.pfn;
+	if ((!write || writable) && vid_pfn_reserved(*pfn))
 		ret = 0;
-	}
-	follow_pfnmap_end(&args);
 out:
 	mmap_read_unlock(mm);
 	mmput(mm);
@@ -516,8 +511,8 @@ static int vid_replay_one(struct iommu_domain *first, struct vid_domain *to,
 			break;
 		}
 		len = vid_run_len(first, dma, off, phys, dma->mapped - off);
-		ret = iommu_map(to->domain, dma->iova + off, phys, len,
-				dma->prot | IOMMU_CACHE, GFP_KERNEL_ACCOUNT);
+		ret = vid_iommu_map(to->domain, dma->iova + off, phys, len,
+				    dma->prot | IOMMU_CACHE);
 		if (ret)
 			break;
 		off += len;

@@ -57,7 +57,7 @@ guest_rc=0
 if [ -e "$ROOT/vfio-iommu-dirty.ko" ] &&
    [ -e "$BUILD/payload/selftests/run_tests.sh" ]; then
 	echo "== selftests in the guest (log: ${GUEST_LOG#"$ROOT"/})"
-	"$ROOT/scripts/guest-run.sh" --hostroot --payload "$BUILD/payload" \
+	"$ROOT/scripts/guest-run.sh" ${KVER:+--kver "$KVER"} --hostroot --payload "$BUILD/payload" \
 		--timeout "${VID_CHECK_TIMEOUT:-900}" \
 		-- 'sh selftests/run_tests.sh' 2>&1 | tr -d '\r' |
 		tee "$GUEST_LOG"

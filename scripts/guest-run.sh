@@ -32,6 +32,9 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 
 # Modules the guest needs; modules.dep supplies their dependencies.
 GUEST_MODULES=(vfio vfio_iommu_type1 vfio-pci mdev netfs 9pnet 9pnet_virtio 9p)
+# Modules some kernels build in and others do not (Debian 6.1 has the
+# virtio PCI transport as a module): taken when modules.dep has them.
+OPTIONAL_MODULES=(virtio_pci)
 KERNEL_LOG_PROBLEMS='BUG:|WARNING:|Oops|general protection fault|Call Trace|[Kk]ernel panic|hung_task|blocked for more than|soft lockup'
 DMAR_FAULT='DMAR:.*[Ff]ault'
 KVM_PROBE_TIMEOUT=40
@@ -173,8 +176,12 @@ build_initramfs() {
 	# Kernel modules, decompressed: busybox insmod cannot read .ko.xz.
 	# modules.dep lines are "path: dep dep ..." with all dependencies, so
 	# taking the whole line of each wanted module is enough.
-	for rel in $(awk -F': *' -v want="${GUEST_MODULES[*]//-/_}" '
-		BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) ok[w[i]] = 1 }
+	for rel in $(awk -F': *' -v want="${GUEST_MODULES[*]//-/_}" \
+			-v opt="${OPTIONAL_MODULES[*]//-/_}" '
+		BEGIN {
+			n = split(want, w, " "); for (i = 1; i <= n; i++) ok[w[i]] = 1
+			n = split(opt, o, " "); for (i = 1; i <= n; i++) { ok[o[i]] = 1; optional[o[i]] = 1 }
+		}
 		{
 			base = $1
 			sub(/.*\//, "", base)
@@ -182,7 +189,7 @@ build_initramfs() {
 			gsub(/-/, "_", base)
 			if (base in ok) { print $1; if ($2 != "") print $2; found[base] = 1 }
 		}
-		END { for (m in ok) if (!(m in found)) print "MISSING:" m }
+		END { for (m in ok) if (!(m in found) && !(m in optional)) print "MISSING:" m }
 		' "$moddir/modules.dep" | tr ' ' '\n' | sort -u); do
 		case $rel in
 		MISSING:*) die "module ${rel#MISSING:} not in $moddir/modules.dep" ;;

@@ -19,6 +19,8 @@ PKGS=(
 	linux-headers-6.12-amd64
 	linux-image-6.12-amd64
 	linux-source-6.12
+	linux-image-amd64
+	linux-headers-amd64
 	dkms
 )
 

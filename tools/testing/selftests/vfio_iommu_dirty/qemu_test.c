@@ -60,6 +60,7 @@
 #define RAM_MB		128
 #define DIMM_MB		64
 #define RAM_SIZE	((unsigned long long)RAM_MB << 20)
+#define RAM_SLACK_KB	1024
 #define DIMM_SIZE	((unsigned long long)DIMM_MB << 20)
 
 /* Bounds on every wait, in milliseconds. */
@@ -805,8 +806,14 @@ static void check_ram(struct __test_metadata *_metadata,
 {
 	snap_read(_metadata, r, s);
 	snap_log("running", s, r->ours);
-	EXPECT_LE((long)(RAM_SIZE / 1024), s->qemu_vmlck_kb);
-	EXPECT_LE((long)(RAM_SIZE / VID_PAGE), s->pinned - r->base.pinned);
+	/*
+	 * Pages QEMU maps but never touched may be the shared zero page,
+	 * which is neither charged nor counted as pinned (Linux 6.1 has
+	 * 64 of them here, with either backend): allow 1 MiB of those.
+	 */
+	EXPECT_LE((long)(RAM_SIZE / 1024) - RAM_SLACK_KB, s->qemu_vmlck_kb);
+	EXPECT_LE((long)(RAM_SIZE / VID_PAGE) - RAM_SLACK_KB / 4,
+		  s->pinned - r->base.pinned);
 	if (!r->ours)
 		return;
 	snap_check_view(_metadata, s);

@@ -22,6 +22,7 @@
 #include <linux/platform_device.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/version.h>
 #include <linux/vfio.h>
 
 #include "vid_emu.h"
@@ -151,6 +152,11 @@ static long vid_emu_ioctl(struct vfio_device *vdev, unsigned int cmd,
 	return -ENOTTY;
 }
 
+/* Linux 6.1 has neither the iommufd callbacks nor void remove(). */
+#if LINUX_VERSION_MAJOR == 6 && LINUX_VERSION_PATCHLEVEL == 1
+#define VID_EMU_KERNEL_6_1	1
+#endif
+
 /*
  * The iommufd helpers are NULL when the kernel has no IOMMUFD, which is
  * what __vfio_register_dev() expects then; with IOMMUFD it requires them.
@@ -159,10 +165,12 @@ static const struct vfio_device_ops vid_emu_ops = {
 	.name		= VID_EMU_NAME,
 	.init		= vid_emu_init_dev,
 	.release	= vid_emu_release_dev,
+#ifndef VID_EMU_KERNEL_6_1
 	.bind_iommufd	= vfio_iommufd_emulated_bind,
 	.unbind_iommufd	= vfio_iommufd_emulated_unbind,
 	.attach_ioas	= vfio_iommufd_emulated_attach_ioas,
 	.detach_ioas	= vfio_iommufd_emulated_detach_ioas,
+#endif
 	.open_device	= vid_emu_open_device,
 	.close_device	= vid_emu_close_device,
 	.ioctl		= vid_emu_ioctl,
@@ -195,9 +203,20 @@ static void vid_emu_remove(struct platform_device *pdev)
 	vfio_put_device(&emu->vdev);
 }
 
+#ifdef VID_EMU_KERNEL_6_1
+static int vid_emu_remove_int(struct platform_device *pdev)
+{
+	vid_emu_remove(pdev);
+	return 0;
+}
+#define VID_EMU_REMOVE	vid_emu_remove_int
+#else
+#define VID_EMU_REMOVE	vid_emu_remove
+#endif
+
 static struct platform_driver vid_emu_driver = {
 	.probe		= vid_emu_probe,
-	.remove		= vid_emu_remove,
+	.remove		= VID_EMU_REMOVE,
 	.driver		= {
 		.name			= VID_EMU_NAME,
 		/* Module init checks that each device is bound. */
