@@ -194,7 +194,7 @@ static inline int vid_follow_pfn(struct vm_area_struct *vma,
 	follow_pfnmap_end(&args);
 	return 0;
 #else
-	spinlock_t *ptl;
+	spinlock_t *ptl;	/* the page table lock follow_pte() took */
 	pte_t *ptep;
 	int ret = follow_pte(vma->vm_mm, vaddr, &ptep, &ptl);
 

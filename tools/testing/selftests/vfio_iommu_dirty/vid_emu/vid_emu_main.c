@@ -209,6 +209,7 @@ static int vid_emu_remove_int(struct platform_device *pdev)
 	vid_emu_remove(pdev);
 	return 0;
 }
+
 #define VID_EMU_REMOVE	vid_emu_remove_int
 #else
 #define VID_EMU_REMOVE	vid_emu_remove
