@@ -200,6 +200,8 @@ static inline int vid_follow_pfn(struct vm_area_struct *vma,
 
 	if (ret)
 		return ret;
+	/* follow_pte() returned with the lock held; sparse cannot see it. */
+	__acquire(ptl);
 	*pfn = pte_pfn(*ptep);
 	*writable = pte_write(*ptep);
 	pte_unmap_unlock(ptep, ptl);
