@@ -258,7 +258,7 @@ static long vid_unmap_locked(struct vid_container *c,
 	if (ret)
 		return ret;
 	ret = vid_dma_unmap(c, unmap->iova, unmap->size, all, &rep, unmapped);
-	vid_report_end(&rep);
+	vid_report_end(c, &rep);
 	return ret;
 }
 

@@ -94,6 +94,22 @@ extern bool vid_disable_hugepages;
 extern unsigned int vid_dma_entry_limit;
 
 /**
+ * struct vid_stats - what a container has done, for debugfs
+ * @maps: successful MAP_DMA calls
+ * @unmaps: mappings removed by UNMAP_DMA
+ * @bitmap_queries: dirty bitmaps reported (GET_BITMAP, unmap with bitmap)
+ * @dirty_bits: bits set in those reports
+ * @bitmap_bytes: bytes of bitmap written to user space
+ */
+struct vid_stats {
+	u64 maps;
+	u64 unmaps;
+	u64 bitmap_queries;
+	u64 dirty_bits;
+	u64 bitmap_bytes;
+};
+
+/**
  * struct vid_container - one VFIO container served by this backend
  * @lock: protects every other field and every object reachable from here
  * @domains: list of &struct vid_domain, linked by &vid_domain.node
@@ -114,6 +130,7 @@ extern unsigned int vid_dma_entry_limit;
  * @ndevices: entries on @devices
  * @dirty_tracking: dirty page tracking is on: every mapping has bitmaps
  * @dirty_shift: log2 of the base page of the bitmaps, fixed at START
+ * @stats: operation counters, shown in debugfs
  * @id: number of the container's debugfs directory, or -errno
  * @debugfs: that directory (set once at open, removed at release)
  */
@@ -134,6 +151,7 @@ struct vid_container {
 	unsigned int ndevices;
 	bool dirty_tracking;
 	unsigned int dirty_shift;
+	struct vid_stats stats;
 	int id;
 	struct dentry *debugfs;
 };
@@ -246,6 +264,8 @@ struct vid_pin {
  * @have_last: @last_block is valid
  * @last_block: last bit written for the previous mapping, to OR a block
  *	two mappings share
+ * @bits: dirty bits reported so far (the caller's own bits not counted)
+ * @bytes: bytes written to @ubits so far
  */
 struct vid_report {
 	u64 __user *ubits;
@@ -254,6 +274,8 @@ struct vid_report {
 	u64 *buf;
 	bool have_last;
 	u64 last_block;
+	u64 bits;
+	u64 bytes;
 };
 
 /* vid_dma.c: the mapping tree and the MAP/UNMAP operations */
@@ -338,7 +360,7 @@ u64 vid_dirty_report_pgsizes(struct vid_container *c);
 int vid_report_check_user(const struct vfio_bitmap *bm, u64 size);
 int vid_report_begin(struct vid_container *c, struct vid_report *rep,
 		     const struct vfio_bitmap *bm, dma_addr_t iova, u64 size);
-void vid_report_end(struct vid_report *rep);
+void vid_report_end(struct vid_container *c, struct vid_report *rep);
 long vid_dirty_pages_ioctl(struct vid_container *c, void __user *arg);
 
 /* vid_debugfs.c: read-only view of the containers */

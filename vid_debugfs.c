@@ -71,6 +71,13 @@ static int vid_state_show(struct seq_file *s, void *unused)
 		seq_printf(s, "iommu_pages_%s: %lu\n", vid_pgsize_names[i],
 			   pages[i]);
 	seq_printf(s, "vaddr_invalid: %u\n", c->vaddr_invalid);
+	seq_printf(s, "dirty_tracking: %s\n", c->dirty_tracking ? "on" : "off");
+	seq_printf(s, "pinned_scope: %s\n", vid_pinned_scope(c) ? "yes" : "no");
+	seq_printf(s, "stat_maps: %llu\n", c->stats.maps);
+	seq_printf(s, "stat_unmaps: %llu\n", c->stats.unmaps);
+	seq_printf(s, "stat_bitmap_queries: %llu\n", c->stats.bitmap_queries);
+	seq_printf(s, "stat_dirty_bits: %llu\n", c->stats.dirty_bits);
+	seq_printf(s, "stat_bitmap_bytes: %llu\n", c->stats.bitmap_bytes);
 	mutex_unlock(&c->lock);
 	return 0;
 }
@@ -81,18 +88,19 @@ static int vid_mappings_show(struct seq_file *s, void *unused)
 	struct vid_container *c = s->private;
 	struct rb_node *n;
 
-	seq_puts(s, "# iova size mapped prot device_pins locked_vm 4K 2M 1G\n");
+	seq_puts(s, "# iova size mapped prot device_pins locked_vm 4K 2M 1G dirty_bitmap\n");
 	mutex_lock(&c->lock);
 	for (n = rb_first(&c->dma_tree); n; n = rb_next(n)) {
 		struct vid_dma *dma = rb_entry(n, struct vid_dma, node);
 
-		seq_printf(s, "0x%llx 0x%zx 0x%zx %c%c%s %lu %lu %lu %lu %lu\n",
+		seq_printf(s, "0x%llx 0x%zx 0x%zx %c%c%s %lu %lu %lu %lu %lu %s\n",
 			   (unsigned long long)dma->iova, dma->size,
 			   dma->mapped, dma->prot & IOMMU_READ ? 'r' : '-',
 			   dma->prot & IOMMU_WRITE ? 'w' : '-',
 			   dma->vaddr_invalid ? " vaddr-invalid" : "",
 			   dma->npins, dma->locked_vm, dma->iommu_pages[0],
-			   dma->iommu_pages[1], dma->iommu_pages[2]);
+			   dma->iommu_pages[1], dma->iommu_pages[2],
+			   dma->dirty ? "yes" : "no");
 	}
 	mutex_unlock(&c->lock);
 	return 0;

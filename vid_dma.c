@@ -181,9 +181,12 @@ int vid_dma_map(struct vid_container *c, dma_addr_t iova,
 	/* While tracking, a new mapping starts clean, with its bitmaps. */
 	if (!ret && c->dirty_tracking)
 		ret = vid_dirty_alloc(c, dma);
-	if (ret)
+	if (ret) {
 		vid_dma_remove(c, dma);
-	return ret;
+		return ret;
+	}
+	c->stats.maps++;
+	return 0;
 }
 
 /**
@@ -347,6 +350,7 @@ int vid_dma_unmap(struct vid_container *c, dma_addr_t iova, u64 size,
 	for (dma = vid_unmap_first(c, iova, size); dma; dma = next) {
 		next = vid_unmap_next(dma, last);
 		*unmapped += dma->size;
+		c->stats.unmaps++;
 		vid_dma_remove(c, dma);
 		cond_resched();
 	}

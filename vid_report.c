@@ -109,8 +109,10 @@ static int vid_copy_bits(struct vid_report *rep, u64 first,
 
 	for (w = w0; w <= w1; w += n) {
 		n = min_t(u64, w1 - w + 1, VID_COPY_WORDS);
-		for (k = 0; k < n; k++)
+		for (k = 0; k < n; k++) {
 			buf[k] = vid_src_word(src, (long)((w + k) * 64 - first));
+			rep->bits += hweight64(buf[k]);
+		}
 
 		/* Edge words: keep the user's bits outside the mapping. */
 		if (w == w0) {
@@ -132,6 +134,7 @@ static int vid_copy_bits(struct vid_report *rep, u64 first,
 		}
 		if (copy_to_user(rep->ubits + w, buf, n * sizeof(u64)))
 			return -EFAULT;
+		rep->bytes += n * sizeof(u64);
 		cond_resched();
 	}
 	return 0;
@@ -284,16 +287,22 @@ int vid_report_begin(struct vid_container *c, struct vid_report *rep,
 	rep->shift = __ffs64(bm->pgsize);
 	rep->have_last = false;
 	rep->last_block = 0;
+	rep->bits = 0;
+	rep->bytes = 0;
 	rep->buf = (u64 *)__get_free_page(GFP_KERNEL);
 	return rep->buf ? 0 : -ENOMEM;
 }
 
 /**
- * vid_report_end() - release what vid_report_begin() took
+ * vid_report_end() - release what vid_report_begin() took, count it
+ * @c: container, locked
  * @rep: a report that began successfully
  */
-void vid_report_end(struct vid_report *rep)
+void vid_report_end(struct vid_container *c, struct vid_report *rep)
 {
+	c->stats.bitmap_queries++;
+	c->stats.dirty_bits += rep->bits;
+	c->stats.bitmap_bytes += rep->bytes;
 	free_page((unsigned long)rep->buf);
 	rep->buf = NULL;
 }
@@ -334,7 +343,7 @@ static long vid_get_bitmap(struct vid_container *c, void __user *arg,
 	if (!ret) {
 		ret = vid_dma_get_dirty(c, range.iova, range.size, &rep,
 					clear);
-		vid_report_end(&rep);
+		vid_report_end(c, &rep);
 	}
 	mutex_unlock(&c->lock);
 	trace_vid_get_bitmap(c->id, range.iova, range.size,
