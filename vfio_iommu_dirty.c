@@ -49,6 +49,10 @@ static void *vid_open(unsigned long type)
 	c = kzalloc(sizeof(*c), GFP_KERNEL_ACCOUNT);
 	if (!c)
 		return ERR_PTR(-ENOMEM);
+	if (vid_pin_init(c)) {
+		kfree(c);
+		return ERR_PTR(-ENOMEM);
+	}
 	mutex_init(&c->lock);
 	INIT_LIST_HEAD(&c->domains);
 	INIT_LIST_HEAD(&c->emulated);
@@ -82,6 +86,7 @@ static void vid_release(void *iommu_data)
 	vid_iova_free(&c->iova_ranges);
 	mutex_unlock(&c->lock);
 	mutex_destroy(&c->lock);
+	vid_pin_fini(c);
 	kfree(c);
 }
 

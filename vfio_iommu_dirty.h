@@ -80,6 +80,7 @@ struct mm_struct;
 struct page;
 struct task_struct;
 struct vfio_device;
+struct vid_unpin_batch;
 
 /* The in-tree limits: INT_MAX pages per bitmap, 256 MiB of bitmap. */
 #define VID_DIRTY_PAGES_MAX	((u64)INT_MAX)
@@ -130,6 +131,7 @@ struct vid_stats {
  * @ndevices: entries on @devices
  * @dirty_tracking: dirty page tracking is on: every mapping has bitmaps
  * @dirty_shift: log2 of the base page of the bitmaps, fixed at START
+ * @unpin: runs unmapped but not yet unpinned, for vid_unmap_unpin()
  * @stats: operation counters, shown in debugfs
  * @id: number of the container's debugfs directory, or -errno
  * @debugfs: that directory (set once at open, removed at release)
@@ -151,6 +153,7 @@ struct vid_container {
 	unsigned int ndevices;
 	bool dirty_tracking;
 	unsigned int dirty_shift;
+	struct vid_unpin_batch *unpin;
 	struct vid_stats stats;
 	int id;
 	struct dentry *debugfs;
@@ -217,6 +220,8 @@ struct vid_iova_range {
  * @locked_vm: pages this mapping has added to @mm's locked_vm
  * @iommu_pages: IOMMU pages of each size (4K, 2M, 1G) used to map @mapped
  *	into the first domain, as the IOMMU core splits each run
+ * @contig: 2 MiB blocks known to be physically contiguous (vid_pin.c), or
+ *	NULL
  * @dirty: while tracking, one bit per base page written since the last
  *	report (vid_dirty.c)
  * @pinned_bits: while tracking, one bit per base page a device holds
@@ -237,6 +242,7 @@ struct vid_dma {
 	struct mm_struct *mm;
 	unsigned long locked_vm;
 	unsigned long iommu_pages[VID_NR_PGSIZES];
+	unsigned long *contig;
 	unsigned long *dirty;
 	unsigned long *pinned_bits;
 };
@@ -297,6 +303,8 @@ void vid_dma_remove(struct vid_container *c, struct vid_dma *dma);
 void vid_dma_remove_all(struct vid_container *c);
 
 /* vid_pin.c: pinning a mapping into the IOMMU page tables */
+int vid_pin_init(struct vid_container *c);
+void vid_pin_fini(struct vid_container *c);
 int vid_pin_map(struct vid_container *c, struct vid_dma *dma);
 void vid_unmap_unpin(struct vid_container *c, struct vid_dma *dma);
 int vid_replay(struct vid_container *c, struct vid_domain *to);

@@ -339,6 +339,13 @@ int vid_dma_unmap(struct vid_container *c, dma_addr_t iova, u64 size,
 	ret = vid_unmap_quiesce(c, iova, size);
 	if (ret)
 		return ret;
+	/*
+	 * Devices were asked to unpin with the lock dropped: tracking may
+	 * have been stopped (the bitmaps freed) or restarted at another page
+	 * size meanwhile. The report was checked against what was then.
+	 */
+	if (rep && (!c->dirty_tracking || rep->shift < c->dirty_shift))
+		return -EINVAL;
 
 	for (dma = vid_unmap_first(c, iova, size); rep && dma;
 	     dma = vid_unmap_next(dma, last)) {

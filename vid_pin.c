@@ -17,6 +17,7 @@
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/slab.h>
 
 #include "vfio_iommu_dirty.h"
 
@@ -31,12 +32,13 @@ struct vid_run {
 	dma_addr_t iova;
 	unsigned long pfn;
 	unsigned long npages;
+	bool reserved;		/* never pinned: reserved or no struct page */
 };
 
 /* Unpin a run; runs of memory without pins (MMIO, reserved) are skipped. */
 static void vid_run_unpin(const struct vid_run *run, bool dirty)
 {
-	if (run->npages && !vid_pfn_reserved(run->pfn))
+	if (run->npages && !run->reserved)
 		unpin_user_page_range_dirty_lock(pfn_to_page(run->pfn),
 						 run->npages, dirty);
 }
@@ -50,20 +52,70 @@ static unsigned long vid_run_chargeable(struct vid_dma *dma,
 {
 	unsigned long i, n = 0;
 
-	for (i = 0; i < run->npages; i++) {
-		if (vid_pfn_reserved(run->pfn + i))
-			continue;
-		if (dma->npins &&
-		    vid_pin_find(dma, run->iova + (i << PAGE_SHIFT)))
-			continue;
-		n++;
-	}
+	if (run->reserved)
+		return 0;
+	/* The common case: no device pins, every page is the mapping's. */
+	if (!dma->npins)
+		return run->npages;
+	for (i = 0; i < run->npages; i++)
+		if (!vid_pin_find(dma, run->iova + (i << PAGE_SHIFT)))
+			n++;
 	return n;
 }
 
 static struct iommu_domain *vid_first_domain(struct vid_container *c)
 {
 	return list_first_entry(&c->domains, struct vid_domain, node)->domain;
+}
+
+/*
+ * Physically contiguous 2 MiB blocks. Unmapping has to find the physical
+ * pages again, one iommu_iova_to_phys() per page; a block known to lie
+ * inside one physically contiguous run can be taken whole instead. One bit
+ * per 2 MiB of IOVA, relative to the first 2 MiB boundary at or after the
+ * mapping's start, costs 64 bytes per GiB mapped. It is only a shortcut:
+ * without it (allocation failed) unmapping walks page by page.
+ */
+#define VID_BLOCK	SZ_2M
+
+static dma_addr_t vid_block_base(const struct vid_dma *dma)
+{
+	return ALIGN(dma->iova, VID_BLOCK);
+}
+
+static unsigned long vid_nblocks(const struct vid_dma *dma)
+{
+	dma_addr_t base = vid_block_base(dma);
+	u64 end = (u64)dma->iova + dma->size;
+
+	return base < dma->iova || base >= end ? 0 :
+	       (end - base) / VID_BLOCK;
+}
+
+/* Note the blocks a freshly mapped run covers completely. */
+static void vid_mark_blocks(struct vid_dma *dma, const struct vid_run *run)
+{
+	u64 start = ALIGN((u64)run->iova, VID_BLOCK);
+	u64 end = (u64)run->iova + (run->npages << PAGE_SHIFT);
+	unsigned long nblocks = vid_nblocks(dma);
+
+	if (start < run->iova || start + VID_BLOCK > end || !nblocks)
+		return;
+	if (!dma->contig) {
+		dma->contig = bitmap_zalloc(nblocks, GFP_KERNEL_ACCOUNT);
+		if (!dma->contig)
+			return;
+	}
+	bitmap_set(dma->contig, (start - vid_block_base(dma)) / VID_BLOCK,
+		   (end - start) / VID_BLOCK);
+}
+
+/* Is the block that starts at @iova known to be contiguous? */
+static bool vid_block_contig(const struct vid_dma *dma, dma_addr_t iova)
+{
+	return dma->contig && IS_ALIGNED(iova, VID_BLOCK) &&
+	       iova >= vid_block_base(dma) &&
+	       test_bit((iova - vid_block_base(dma)) / VID_BLOCK, dma->contig);
 }
 
 /* Map one run into every domain; on failure no domain keeps any of it. */
@@ -123,11 +175,11 @@ static void vid_count_pages(struct vid_dma *dma, unsigned long pgsizes,
  * memory that is never pinned (reserved pages, other devices' MMIO) never
  * share a run, so that a run is unpinned whole or not at all.
  */
-static bool vid_run_extends(const struct vid_run *run, unsigned long pfn)
+static bool vid_run_extends(const struct vid_run *run, unsigned long pfn,
+			    bool reserved)
 {
 	return run->npages && !READ_ONCE(vid_disable_hugepages) &&
-	       pfn == run->pfn + run->npages &&
-	       vid_pfn_reserved(pfn) == vid_pfn_reserved(run->pfn);
+	       pfn == run->pfn + run->npages && reserved == run->reserved;
 }
 
 /* State of one vid_pin_map() call. */
@@ -161,6 +213,7 @@ static int vid_flush_run(struct vid_pinner *p)
 		p->charged += vid_run_chargeable(dma, run);
 		vid_count_pages(dma, vid_first_domain(p->c)->pgsize_bitmap,
 				run, 1);
+		vid_mark_blocks(dma, run);
 	}
 	run->npages = 0;
 	return ret;
@@ -200,10 +253,11 @@ static long vid_pin_batch(struct vid_dma *dma, unsigned long vaddr,
 static int vid_consume_pfn(struct vid_pinner *p, unsigned long pfn,
 			   dma_addr_t iova)
 {
+	bool reserved = vid_pfn_reserved(pfn);
 	struct vid_run *run = &p->run;
 	int ret;
 
-	if (vid_run_extends(run, pfn)) {
+	if (vid_run_extends(run, pfn, reserved)) {
 		run->npages++;
 		return 0;
 	}
@@ -213,7 +267,29 @@ static int vid_consume_pfn(struct vid_pinner *p, unsigned long pfn,
 	run->iova = iova;
 	run->pfn = pfn;
 	run->npages = 1;
+	run->reserved = reserved;
 	return 0;
+}
+
+/*
+ * How many pages after pages[@i] continue it inside the same folio: they
+ * are physically contiguous and of the same kind by construction, so they
+ * join the run without their struct pages being looked at (a 2 MiB THP is
+ * one folio: 511 pages for the price of one).
+ */
+static long vid_folio_tail(struct page **pages, long i, long count)
+{
+	struct page *page = pages[i];
+	struct folio *folio = page_folio(page);
+	long left, n = 0;
+
+	if (READ_ONCE(vid_disable_hugepages))
+		return 0;
+	left = folio_nr_pages(folio) - (page_to_pfn(page) - folio_pfn(folio)) - 1;
+	left = min(left, count - i - 1);
+	while (n < left && pages[i + 1 + n] == page + 1 + n)
+		n++;
+	return n;
 }
 
 /*
@@ -223,15 +299,18 @@ static int vid_consume_pfn(struct vid_pinner *p, unsigned long pfn,
 static int vid_consume_batch(struct vid_pinner *p, struct page **pages,
 			     long count, dma_addr_t iova)
 {
-	long i;
+	long i, tail;
 	int ret;
 
-	for (i = 0; i < count; i++, iova += PAGE_SIZE) {
-		ret = vid_consume_pfn(p, page_to_pfn(pages[i]), iova);
+	for (i = 0; i < count; i += 1 + tail) {
+		ret = vid_consume_pfn(p, page_to_pfn(pages[i]),
+				      iova + (i << PAGE_SHIFT));
 		if (ret) {
 			unpin_user_pages(pages + i, count - i);
 			return ret;
 		}
+		tail = vid_folio_tail(pages, i, count);
+		p->run.npages += tail;
 	}
 	return 0;
 }
@@ -400,21 +479,31 @@ static void vid_unpin_flush(struct vid_dma *dma, struct iommu_domain *first,
 
 /*
  * Length of the physically contiguous run at offset @off of a mapping, as
- * @domain maps it, at most up to @limit bytes from @off. Offsets rather
- * than end addresses, so that a mapping ending at the top of the IOVA
- * space needs no special case.
+ * @domain maps it, at most up to @limit bytes from @off; pages of another
+ * kind (pinned vs never pinned) end it. Offsets rather than end addresses,
+ * so that a mapping ending at the top of the IOVA space needs no special
+ * case. Blocks known to be contiguous are taken whole.
  */
 static size_t vid_run_len(struct iommu_domain *domain, struct vid_dma *dma,
 			  size_t off, phys_addr_t phys, size_t limit)
 {
 	bool reserved = vid_pfn_reserved(PHYS_PFN(phys));
 	dma_addr_t iova = dma->iova + off;
-	size_t len = PAGE_SIZE;
+	size_t len = 0;
 
-	while (len < limit &&
-	       iommu_iova_to_phys(domain, iova + len) == phys + len &&
-	       vid_pfn_reserved(PHYS_PFN(phys + len)) == reserved)
-		len += PAGE_SIZE;
+	while (len < limit) {
+		/* Does the next page continue the run? */
+		if (len && (iommu_iova_to_phys(domain, iova + len) !=
+			    phys + len ||
+			    vid_pfn_reserved(PHYS_PFN(phys + len)) != reserved))
+			break;
+		/* It does; if it starts a contiguous block, so does all of it. */
+		if (limit - len >= VID_BLOCK &&
+		    vid_block_contig(dma, iova + len))
+			len += VID_BLOCK;
+		else
+			len += PAGE_SIZE;
+	}
 	return len;
 }
 
@@ -448,6 +537,31 @@ static bool vid_unmap_run(struct vid_container *c, struct vid_dma *dma,
 }
 
 /**
+ * vid_pin_init() - allocate what unmapping needs, once per container
+ * @c: new container
+ *
+ * The batch of runs waiting for an IOTLB flush is a few hundred bytes:
+ * too much for the stack of a syscall, too often needed to allocate on
+ * every unmap. It is used under the container lock.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int vid_pin_init(struct vid_container *c)
+{
+	c->unpin = kmalloc(sizeof(*c->unpin), GFP_KERNEL_ACCOUNT);
+	return c->unpin ? 0 : -ENOMEM;
+}
+
+/**
+ * vid_pin_fini() - free what vid_pin_init() allocated
+ * @c: container being released
+ */
+void vid_pin_fini(struct vid_container *c)
+{
+	kfree(c->unpin);
+}
+
+/**
  * vid_unmap_unpin() - undo vid_pin_map(), also a partial one
  * @c: container, locked
  * @dma: mapping; its first @mapped bytes are mapped in every domain
@@ -465,8 +579,7 @@ void vid_unmap_unpin(struct vid_container *c, struct vid_dma *dma)
 	if (WARN_ON_ONCE(list_empty(&c->domains)))
 		goto out;
 
-	/* A few hundred bytes: keep them off the syscall stack. */
-	b = kmalloc(sizeof(*b), GFP_KERNEL | __GFP_NOFAIL);
+	b = c->unpin;
 	iommu_iotlb_gather_init(&b->gather);
 	b->count = 0;
 	b->uncharge = 0;
@@ -482,6 +595,7 @@ void vid_unmap_unpin(struct vid_container *c, struct vid_dma *dma)
 		}
 		run.iova = dma->iova + off;
 		run.pfn = PHYS_PFN(phys);
+		run.reserved = vid_pfn_reserved(run.pfn);
 		run.npages = vid_run_len(first, dma, off, phys,
 					 dma->mapped - off) >> PAGE_SHIFT;
 		if (!vid_unmap_run(c, dma, b, &run))
@@ -490,10 +604,11 @@ void vid_unmap_unpin(struct vid_container *c, struct vid_dma *dma)
 	}
 	vid_unpin_flush(dma, first, b);
 	vid_acct_sub(dma, b->uncharge);
-	kfree(b);
 out:
 	dma->mapped = 0;
 	memset(dma->iommu_pages, 0, sizeof(dma->iommu_pages));
+	bitmap_free(dma->contig);
+	dma->contig = NULL;
 }
 
 /* Copy one mapping into @to; on failure @to keeps none of it. */

@@ -107,11 +107,19 @@ static int vid_copy_bits(struct vid_report *rep, u64 first,
 	u64 *buf = rep->buf;
 	int ret;
 
+	if (src->ones)
+		rep->bits += src->nbits;
 	for (w = w0; w <= w1; w += n) {
 		n = min_t(u64, w1 - w + 1, VID_COPY_WORDS);
-		for (k = 0; k < n; k++) {
-			buf[k] = vid_src_word(src, (long)((w + k) * 64 - first));
-			rep->bits += hweight64(buf[k]);
+		if (src->ones) {
+			/* Every bit set: the edge merges below trim the ends. */
+			memset(buf, 0xff, n * sizeof(u64));
+		} else {
+			for (k = 0; k < n; k++) {
+				buf[k] = vid_src_word(src,
+						      (long)((w + k) * 64 - first));
+				rep->bits += hweight64(buf[k]);
+			}
 		}
 
 		/* Edge words: keep the user's bits outside the mapping. */

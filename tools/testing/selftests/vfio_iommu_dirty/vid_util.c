@@ -966,3 +966,206 @@ int vid_unmap_bitmap(int container, uint32_t flags, uint64_t iova,
 	*unmapped = a.u.size;
 	return 0;
 }
+
+/* ---------------------------------------------------------------------- */
+/* seeds, randomness, time                                                */
+/* ---------------------------------------------------------------------- */
+
+uint64_t vid_seed(uint64_t def)
+{
+	const char *s = getenv("VID_SEED");
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s)
+		return def;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return def;
+	return v;
+}
+
+void vid_rng_init(struct vid_rng *rng, uint64_t seed)
+{
+	rng->state = seed;
+}
+
+uint64_t vid_rng_next(struct vid_rng *rng)
+{
+	uint64_t z;
+
+	rng->state += 0x9e3779b97f4a7c15ULL;
+	z = rng->state;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+uint64_t vid_rng_below(struct vid_rng *rng, uint64_t n)
+{
+	return n ? vid_rng_next(rng) % n : 0;
+}
+
+bool vid_rng_chance(struct vid_rng *rng, unsigned int num, unsigned int den)
+{
+	return vid_rng_below(rng, den) < num;
+}
+
+long long vid_now_ms(void)
+{
+	return now_ms();
+}
+
+/* ---------------------------------------------------------------------- */
+/* debugfs view of this backend                                           */
+/* ---------------------------------------------------------------------- */
+
+#include <ctype.h>
+#include <dirent.h>
+
+/* Is @name a container directory name (decimal digits only)? */
+static bool debugfs_numeric(const char *name)
+{
+	if (!*name)
+		return false;
+	for (; *name; name++)
+		if (!isdigit((unsigned char)*name))
+			return false;
+	return true;
+}
+
+int vid_debugfs_containers(void)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *dir;
+
+	dir = opendir(VID_DEBUGFS_ROOT);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir)))
+		if (debugfs_numeric(de->d_name))
+			n++;
+	closedir(dir);
+	return n;
+}
+
+/* Path of file @file in the only container directory; 0 or -errno. */
+static int debugfs_only_file(const char *file, char *path, size_t len)
+{
+	char name[256] = "";
+	struct dirent *de;
+	int n = 0;
+	DIR *dir;
+
+	dir = opendir(VID_DEBUGFS_ROOT);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		if (!debugfs_numeric(de->d_name))
+			continue;
+		n++;
+		snprintf(name, sizeof(name), "%s", de->d_name);
+	}
+	closedir(dir);
+	if (n != 1)
+		return -EBUSY;
+	snprintf(path, len, "%s/%s/%s", VID_DEBUGFS_ROOT, name, file);
+	return 0;
+}
+
+long vid_debugfs_read(const char *name)
+{
+	char path[PATH_MAX], buf[4096];
+	long total = 0;
+	ssize_t n;
+	int fd, ret;
+
+	ret = debugfs_only_file(name, path, sizeof(path));
+	if (ret)
+		return ret;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		total += n;
+	if (n < 0)
+		total = -errno;
+	close(fd);
+	return total;
+}
+
+long long vid_debugfs_state(const char *key)
+{
+	char path[PATH_MAX], line[256];
+	size_t klen = strlen(key);
+	long long v = -ENOENT;
+	FILE *f;
+	int ret;
+
+	ret = debugfs_only_file("state", path, sizeof(path));
+	if (ret)
+		return ret;
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, klen) || line[klen] != ':')
+			continue;
+		if (sscanf(line + klen + 1, "%lli", &v) != 1)
+			v = -EINVAL;
+		break;
+	}
+	fclose(f);
+	return v;
+}
+
+/* ---------------------------------------------------------------------- */
+/* kernel log problems                                                    */
+/* ---------------------------------------------------------------------- */
+
+/* What the guest runner also treats as a kernel problem, and a bit more. */
+static const char *const kmsg_problem_words[] = {
+	"BUG:", "WARNING:", "Oops", "general protection fault",
+	"Call Trace", "Kernel panic", "kernel panic", "hung_task",
+	"blocked for more than", "soft lockup", "KASAN", "UBSAN",
+	"possible circular locking", "possible recursive locking",
+	"inconsistent lock state", "bad unlock balance",
+	"list_add corruption", "list_del corruption",
+	"unreferenced object", "DMAR: DRHD", "ault addr",
+};
+
+int vid_kmsg_problems(int fd, char *first, size_t len)
+{
+	char rec[8192];
+	int found = 0;
+	size_t i;
+	ssize_t n;
+
+	if (first && len)
+		first[0] = '\0';
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;	/* overwritten records: go on */
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return found;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return found;
+		rec[n] = '\0';
+		for (i = 0; i < sizeof(kmsg_problem_words) /
+				sizeof(kmsg_problem_words[0]); i++) {
+			if (!strstr(rec, kmsg_problem_words[i]))
+				continue;
+			if (!found && first && len)
+				snprintf(first, len, "%s", rec);
+			found++;
+			break;
+		}
+	}
+}

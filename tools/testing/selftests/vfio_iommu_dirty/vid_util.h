@@ -230,6 +230,64 @@ int vid_emu_rw(int dev, uint64_t iova, void *buf, uint64_t len,
 	       uint32_t flags);
 int vid_emu_status(int dev, struct vid_emu_status *st, bool reset);
 
+/* --- seeds, randomness, time --------------------------------------------- */
+
+/*
+ * The seed of a randomised test: $VID_SEED (decimal, or hex with 0x) when
+ * set and valid, else @def. The test prints it so that a run can be
+ * repeated.
+ */
+uint64_t vid_seed(uint64_t def);
+
+/* A small deterministic generator (splitmix64); no global state. */
+struct vid_rng {
+	uint64_t state;
+};
+
+void vid_rng_init(struct vid_rng *rng, uint64_t seed);
+uint64_t vid_rng_next(struct vid_rng *rng);
+/* Uniform in [0, @n); 0 when @n is 0. */
+uint64_t vid_rng_below(struct vid_rng *rng, uint64_t n);
+/* True with probability @num / @den. */
+bool vid_rng_chance(struct vid_rng *rng, unsigned int num, unsigned int den);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+long long vid_now_ms(void);
+
+/* --- debugfs view of this backend ---------------------------------------- */
+
+#define VID_DEBUGFS_ROOT	"/sys/kernel/debug/" VID_MOD_OURS
+
+/*
+ * Container directories (numeric names) under VID_DEBUGFS_ROOT, or -errno
+ * (-ENOENT when the directory does not exist, for example while the
+ * module is not loaded or debugfs is not mounted).
+ */
+int vid_debugfs_containers(void);
+/*
+ * The value of "@key: N" in the state file of the only container
+ * directory there is; -ENOENT if the key is missing, -EBUSY if there is
+ * not exactly one container, other -errno on read errors.
+ */
+long long vid_debugfs_state(const char *key);
+/*
+ * Read the file @name ("state", "mappings") of the only container
+ * directory to its end; the bytes read, or -errno (-EBUSY if there is not
+ * exactly one container).
+ */
+long vid_debugfs_read(const char *name);
+
+/* --- kernel log problems ------------------------------------------------- */
+
+/*
+ * Read every kernel log record that arrived on @fd (from vid_kmsg_open())
+ * and count those that report a kernel problem (WARNING, BUG, Oops, a
+ * lockdep or KASAN report, a hung task, ...). The first such record is
+ * copied to @first (@len bytes, NUL terminated) when @first is not NULL.
+ * Returns the count, or -errno.
+ */
+int vid_kmsg_problems(int fd, char *first, size_t len);
+
 /* --- other processes ---------------------------------------------------- */
 
 /*
