@@ -316,4 +316,30 @@ TEST(demu_scope_with_edu)
 	VID_ASSERT_ACCT(&base);
 }
 
+/*
+ * An IOMMU-backed group joining while tracking runs takes the container
+ * out of pinned-page scope: from then on every page is dirty.
+ */
+TEST_F(demu, iommu_group_attach_demotes)
+{
+	int fd = self->ctx.container, group;
+	char byte = 1;
+
+	if (vid_skip_reason())
+		SKIP(return, "%s", vid_skip_reason());
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 5 * P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	ASSERT_EQ(1ULL << 5, QUERY(self));
+	group = vid_open_group(fd);
+	ASSERT_LE(0, group);
+	ASSERT_EQ(~0ULL, QUERY(self));
+	ASSERT_EQ(~0ULL, QUERY(self));
+	/* Leaving again: all dirty once more, then exact. */
+	ASSERT_EQ(0, ioctl(group, VFIO_GROUP_UNSET_CONTAINER));
+	close(group);
+	ASSERT_EQ(~0ULL, QUERY(self));
+	ASSERT_EQ(0ULL, QUERY(self));
+}
+
 TEST_HARNESS_MAIN
