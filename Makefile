@@ -8,6 +8,9 @@
 #   make selftests  build the kselftest programs
 #   make check      everything above, then the selftests in a QEMU guest;
 #                   ends with "N passed, N failed"; KVER=6.1 for Linux 6.1
+#   make check-debug the selftests on a debug kernel (KASAN, lockdep,
+#                   kmemleak, fault injection), built once and cached
+#                   outside the clone; ends with "N passed, N failed"
 #   make demo       a DMA round trip through this module, explained
 #   make install    modules_install into updates/ and depmod (uninstall)
 #   make install-check  make install and DKMS in scratch trees, checked
@@ -39,7 +42,8 @@ SRCS := $(wildcard $(PWD_)/*.c $(PWD_)/*.h) \
 	$(wildcard $(PWD_)/include/uapi/linux/*.h)
 
 .PHONY: all modules deps kdir-check sparse checkpatch selftests payload \
-	check demo clean help install uninstall print-kver install-check
+	check check-debug demo bench bench-quick clean help install uninstall \
+	print-kver install-check
 
 all: modules
 
@@ -75,8 +79,17 @@ payload: modules selftests
 check: deps
 	@$(PWD_)/scripts/check.sh
 
+check-debug: deps
+	@$(PWD_)/scripts/check.sh --debug
+
 demo: deps
 	@$(PWD_)/scripts/demo.sh
+
+bench:
+	@$(PWD_)/scripts/bench.sh
+
+bench-quick:
+	@$(PWD_)/scripts/bench.sh --quick
 
 # INSTALL_MOD_PATH (a staging root) is passed through to kbuild.
 install: modules
@@ -101,6 +114,6 @@ install-check: deps
 	@$(PWD_)/scripts/install-check.sh
 
 help:
-	@sed -n '3,18p' $(PWD_)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,20p' $(PWD_)/Makefile | sed 's/^# \{0,1\}//'
 
 endif

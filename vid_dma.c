@@ -285,6 +285,9 @@ static int vid_unmap_quiesce(struct vid_container *c, dma_addr_t iova,
 	struct vid_dma *dma;
 	int ret;
 
+	/* Only registered devices pin, so without any there is no pin. */
+	if (!c->ndevices)
+		return 0;
 again:
 	for (dma = vid_unmap_first(c, iova, size); dma;
 	     dma = vid_unmap_next(dma, last)) {

@@ -74,6 +74,37 @@ static unsigned long vid_src_word(const struct vid_bitsrc *s, long j)
 }
 
 /*
+ * @n words of the source starting at bit @j. When the source is word
+ * aligned with the user bitmap (the usual case: a mapping starting on a
+ * 64-page boundary of the range) the words are ORed directly.
+ */
+static void vid_fill_words(const struct vid_bitsrc *s, long j, u64 *buf,
+			   u64 n)
+{
+	unsigned long idx, last = BITS_TO_LONGS(s->nbits);
+	u64 k;
+
+	if (j < 0 || j % BITS_PER_LONG) {
+		for (k = 0; k < n; k++)
+			buf[k] = vid_src_word(s, j + (long)k * BITS_PER_LONG);
+		return;
+	}
+	idx = j / BITS_PER_LONG;
+	for (k = 0; k < n; k++, idx++) {
+		if (idx >= last)
+			buf[k] = 0;
+		else
+			buf[k] = s->a[idx] | (s->b ? s->b[idx] : 0);
+	}
+	/* The last word of the source may have bits past its end. */
+	if (s->nbits % BITS_PER_LONG && idx >= last && last > j / BITS_PER_LONG) {
+		k = last - 1 - j / BITS_PER_LONG;
+		if (k < n)
+			buf[k] &= BITMAP_LAST_WORD_MASK(s->nbits);
+	}
+}
+
+/*
  * Merge @val into user word @w, replacing only the bits in @own; the bits
  * in @or are ORed instead (a block shared with the previous mapping).
  */
@@ -115,11 +146,10 @@ static int vid_copy_bits(struct vid_report *rep, u64 first,
 			/* Every bit set: the edge merges below trim the ends. */
 			memset(buf, 0xff, n * sizeof(u64));
 		} else {
-			for (k = 0; k < n; k++) {
-				buf[k] = vid_src_word(src,
-						      (long)((w + k) * 64 - first));
-				rep->bits += hweight64(buf[k]);
-			}
+			vid_fill_words(src, (long)(w * 64 - first), buf, n);
+			for (k = 0; k < n; k++)
+				if (buf[k])
+					rep->bits += hweight64(buf[k]);
 		}
 
 		/* Edge words: keep the user's bits outside the mapping. */

@@ -7,7 +7,9 @@
 #
 # usage: scripts/guest-run.sh [--kver VER] [--payload DIR] [--hostroot]
 #                             [--timeout SEC] [--mem MB] [--smp N]
-#                             [--workdir DIR] -- 'shell command line'
+#                             [--workdir DIR] [--kernel IMAGE --moddir DIR]
+#                             [--append ARGS] [--debug]
+#                             -- 'shell command line'
 #
 # The command runs with "sh -c" in /opt/vid (where --payload DIR is copied)
 # with VID_EDU_BDF, VID_EDU_GROUP (and VID_EDU_BDFS, VID_KVER, VID_HOSTROOT)
@@ -23,6 +25,18 @@
 #         or the runner could not set the guest up
 #   2     usage error
 #
+# Another kernel than Debian's (the debug kernel of scripts/debug-kernel.sh):
+# --kernel IMAGE boots IMAGE and --moddir DIR takes its modules from DIR (a
+# .../lib/modules/<release> tree with modules.dep); <release>, the last
+# component of DIR, stands for --kver. --append adds kernel arguments.
+#
+# --debug is for a kernel with the debug options of scripts/debug-kernel.config:
+# it boots with kmemleak=on, has the guest mark the boot's own kmemleak
+# suspects as seen before the command and scan after it (any suspect is
+# printed on the console and fails the run, as does a scan that did not
+# happen), and also counts KASAN, lockdep, kmemleak, list-corruption and
+# stall reports as kernel log problems.
+#
 # Environment: VID_ACCEL=tcg|kvm forces the accelerator.  Otherwise a KVM
 # probe boot decides once per kernel and the answer is cached in WORKDIR.
 set -euo pipefail
@@ -36,6 +50,19 @@ GUEST_MODULES=(vfio vfio_iommu_type1 vfio-pci mdev netfs 9pnet 9pnet_virtio 9p)
 # virtio PCI transport as a module): taken when modules.dep has them.
 OPTIONAL_MODULES=(virtio_pci)
 KERNEL_LOG_PROBLEMS='BUG:|WARNING:|Oops|general protection fault|Call Trace|[Kk]ernel panic|hung_task|blocked for more than|soft lockup'
+# With --debug, also the reports of the debug options (most of them also
+# carry "BUG:" or "WARNING:"; these catch the ones that do not) and the
+# guest's own kmemleak verdict.
+DEBUG_LOG_PROBLEMS='KASAN|UBSAN|possible circular locking|possible recursive locking|inconsistent lock state|bad unlock balance|suspicious RCU usage|lock held when returning|list_(add|del) corruption|unreferenced object|kmemleak: .*(disabled|Cannot|[Ee]rror|pool empty)|INFO: task .* blocked|rcu: INFO|detected stalls'
+KMEMLEAK_CLEAN='vid: kmemleak: clean'
+# Warnings of the kernel itself (not of the module under test) that a test
+# provokes on purpose by failing allocations with fail-nth. They are
+# ignored, whole (from the WARNING line to its "end trace"), only between
+# "vid: expect-injected-failures begin" and "... end" (fail_nth_test):
+#  - the IOMMU core re-attaching a group's default domain when its DMA
+#    ownership is released (VFIO_GROUP_UNSET_CONTAINER) treats a failure
+#    as impossible and WARNs; Intel's attach can fail to allocate.
+INJECTED_FAILURE_WARNINGS='WARNING: .* at drivers/iommu/iommu[.]c:[0-9]+ __iommu_release_dma_ownership'
 DMAR_FAULT='DMAR:.*[Ff]ault'
 KVM_PROBE_TIMEOUT=40
 
@@ -45,7 +72,9 @@ die() { msg "error: $*"; exit 125; }
 usage() {
 	cat >&2 <<'EOF'
 usage: guest-run.sh [--kver VER] [--payload DIR] [--hostroot] [--timeout SEC]
-                    [--mem MB] [--smp N] [--workdir DIR] -- 'shell command line'
+                    [--mem MB] [--smp N] [--workdir DIR]
+                    [--kernel IMAGE --moddir DIR] [--append ARGS] [--debug]
+                    -- 'shell command line'
 EOF
 	exit 2
 }
@@ -59,6 +88,10 @@ timeout_s=600
 mem=2048
 smp=2
 workdir=$REPO_ROOT/build/guest
+kernel_opt=
+moddir_opt=
+append=
+debug=0
 
 need_arg() {
 	if [ $# -lt 2 ] || [ -z "$2" ]; then
@@ -77,6 +110,10 @@ while [ $# -gt 0 ]; do
 	--mem)      need_arg "$@"; need_num "$1" "$2"; mem=$2; shift 2 ;;
 	--smp)      need_arg "$@"; need_num "$1" "$2"; smp=$2; shift 2 ;;
 	--workdir)  need_arg "$@"; workdir=$2; shift 2 ;;
+	--kernel)   need_arg "$@"; kernel_opt=$2; shift 2 ;;
+	--moddir)   need_arg "$@"; moddir_opt=$2; shift 2 ;;
+	--append)   need_arg "$@"; append="${append:+$append }$2"; shift 2 ;;
+	--debug)    debug=1; shift ;;
 	--)         shift; break ;;
 	-h|--help)  usage ;;
 	*)          msg "unknown argument: $1"; usage ;;
@@ -86,8 +123,27 @@ done
 # Several words after "--" are joined with spaces, as ssh does.
 cmd="$*"
 
+cmdline_extra=
+if [ "$debug" = 1 ]; then
+	cmdline_extra=" kmemleak=on"
+	KERNEL_LOG_PROBLEMS="$KERNEL_LOG_PROBLEMS|$DEBUG_LOG_PROBLEMS"
+fi
+[ -z "$append" ] || cmdline_extra="$cmdline_extra $append"
+
 # ---------------------------------------------------------------- the kernel
 
+if [ -n "$moddir_opt" ]; then
+	[ -d "$moddir_opt" ] || die "--moddir $moddir_opt is not a directory"
+	moddir_opt=$(cd "$moddir_opt" && pwd)
+	# The guest's modprobe looks in /lib/modules/$(uname -r): the tree
+	# must carry the kernel's release as its name.
+	[ -n "$kver" ] || kver=${moddir_opt##*/}
+	[ "$kver" = "${moddir_opt##*/}" ] ||
+		die "--moddir $moddir_opt does not end in the release $kver"
+fi
+if [ -n "$kernel_opt" ] && [ -z "$kver" ]; then
+	die "--kernel needs --moddir (or --kver) to find its modules"
+fi
 if [ -z "$kver" ]; then
 	# The newest 6.12 module tree that has a matching kernel image.
 	kver=$(for d in /lib/modules/6.12.*; do
@@ -97,8 +153,8 @@ if [ -z "$kver" ]; then
 	[ -n "$kver" ] || die "no 6.12 kernel found (need /lib/modules/6.12.* and" \
 		"/boot/vmlinuz-<ver>; install linux-image-6.12-amd64)"
 fi
-kernel=/boot/vmlinuz-$kver
-moddir=/lib/modules/$kver
+kernel=${kernel_opt:-/boot/vmlinuz-$kver}
+moddir=${moddir_opt:-/lib/modules/$kver}
 [ -f "$kernel" ] || die "kernel image $kernel not found"
 [ -f "$moddir/modules.dep" ] || die "$moddir/modules.dep not found"
 
@@ -218,7 +274,13 @@ build_initramfs() {
 
 	install -m 0755 "$SCRIPT_DIR/guest/init" "$st/init"
 	printf '%s\n' "$command" >"$st/etc/vid/cmd"
-	echo "VID_CFG_HOSTROOT=$want_hostroot" >"$st/etc/vid/config"
+	{
+		echo "VID_CFG_HOSTROOT=$want_hostroot"
+		# Only the real run checks for leaks, never the KVM probe.
+		if [ "$command" != true ]; then
+			echo "VID_CFG_KMEMLEAK=$debug"
+		fi
+	} >"$st/etc/vid/config"
 
 	# Uncompressed: it is small and the kernel unpacks it faster that way.
 	(cd "$st" && find . -print0 | LC_ALL=C sort -z |
@@ -276,7 +338,7 @@ run_qemu() {
 		-device "intel-iommu,intremap=on,caching-mode=on"
 		-device edu
 		-kernel "$kernel" -initrd "$initrd"
-		-append "intel_iommu=on console=ttyS0 panic=-1 rdinit=/init printk.devkmsg=on"
+		-append "intel_iommu=on console=ttyS0 panic=-1 rdinit=/init printk.devkmsg=on$cmdline_extra"
 		-serial "file:$console"
 		-serial "file:$output"
 	)
@@ -337,12 +399,27 @@ exit_marker() {
 # ignored) between "vid: expect-dmar-fault begin" and "... end" lines.
 scan_console() {
 	tr -d '\r' <"$console_log" | awk -v bad="$KERNEL_LOG_PROBLEMS" \
-		-v dmar="$DMAR_FAULT" -v before=3 -v after=15 -v maxlines=300 '
+		-v dmar="$DMAR_FAULT" -v injected="$INJECTED_FAILURE_WARNINGS" \
+		-v before=3 -v after=15 -v maxlines=300 '
 	{ line[NR] = $0 }
 	/vid: expect-dmar-fault begin/ { expect = 1; next }
 	/vid: expect-dmar-fault end/   { expect = 0; next }
+	/vid: expect-injected-failures begin/ { inject = 1; next }
+	/vid: expect-injected-failures end/   { inject = 0; skip = 0; next }
+	# A known warning inside the window is skipped to its "end trace";
+	# the start of any other report, the end of the window or 100 lines
+	# end the skip too, so that nothing else can hide behind it.
+	inject && $0 ~ injected { skip = 100; nskipped++; next }
+	skip > 0 && /---\[ end trace/ { skip = 0; next }
+	skip > 0 && !/cut here|BUG:|Oops|KASAN|WARNING:|INFO:|unreferenced object/ {
+		skip--
+		next
+	}
+	{ skip = 0 }
 	$0 ~ bad || ($0 ~ dmar && !expect) { hit[++nhits] = NR; ishit[NR] = 1 }
 	END {
+		if (nskipped > 0)
+			printf "guest-run: ignored %d kernel warning(s) that injected allocation failures provoke outside the module (INJECTED_FAILURE_WARNINGS)\n", nskipped
 		if (nhits == 0)
 			exit 0
 		printf "==== guest-run: kernel log problems (%d line(s)) ====\n", nhits
@@ -447,6 +524,12 @@ fi
 read -r rc run_s <<<"$marker"
 log_ok=1
 scan_console || log_ok=0
+# --debug: the guest's kmemleak scan must have happened and found nothing
+# (what it found, it printed on the console, and scan_console showed).
+if [ "$debug" = 1 ] && ! tr -d '\r' <"$console_log" | grep -q "$KMEMLEAK_CLEAN"; then
+	msg "no clean kmemleak scan after the command (see the console log)"
+	log_ok=0
+fi
 boot_s=$(awk -v t="$QEMU_SECS" -v r="$run_s" 'BEGIN { printf "%.1f", t - r }')
 if [ "$log_ok" = 0 ]; then
 	[ "$rc" = 0 ] && rc=3

@@ -22,6 +22,12 @@ PKGS=(
 	linux-image-amd64
 	linux-headers-amd64
 	dkms
+	flex
+	bison
+	bc
+	libelf-dev
+	libssl-dev
+	gnuplot-nox
 )
 
 missing=()

@@ -1337,6 +1337,7 @@ TEST_F_TIMEOUT(stress, run, 120)
 #define RACE_PAGES	VID_EMU_PIN_MAX
 #define RACE_IOVA	0x4000000ULL
 #define RACE_ROUNDS	200
+#define RACE_MAX_MS	15000
 
 struct stop_race {
 	int container;
@@ -1376,6 +1377,7 @@ static void *stop_start_loop(void *arg)
  */
 TEST(unmap_bitmap_vs_stop)
 {
+	long long deadline;
 	struct stop_race r = { 0 };
 	uint64_t bits[RACE_PAGES / 64], got;
 	unsigned int round, ok = 0, einval = 0;
@@ -1401,7 +1403,13 @@ TEST(unmap_bitmap_vs_stop)
 	VID_ASSERT_OK(vid_dirty_op(ctx.container, 8,
 				   VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
 	ASSERT_EQ(0, pthread_create(&th, NULL, stop_start_loop, &r));
-	for (round = 0; round < RACE_ROUNDS && !r.err; round++) {
+	/*
+	 * Rounds are also bounded in time, well inside the harness's 30 s:
+	 * a debug kernel runs them many times slower.
+	 */
+	deadline = vid_now_ms() + RACE_MAX_MS;
+	for (round = 0; round < RACE_ROUNDS && !r.err &&
+	     vid_now_ms() < deadline; round++) {
 		VID_ASSERT_OK(vid_map(ctx.container, RACE_IOVA, mem,
 				      RACE_PAGES * P, VID_MAP_RW));
 		/* Pins make the unmap call dma_unmap, lock dropped. */

@@ -1,0 +1,1040 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Every failure point of every operation.
+ *
+ * Each operation below is one system call on a container or on the test
+ * device. It runs with this thread's fail-nth (/proc/self/task/TID/fail-nth,
+ * see Documentation/fault-injection/fault-injection.rst) set to 1, then 2,
+ * 3, ...: the kernel then fails the n-th slab allocation, page allocation
+ * or user copy the call makes (failslab, fail_page_alloc, fail_usercopy).
+ * The sweep ends at the first n the call does not reach; a call that fails
+ * before that point with nothing injected is a test failure.
+ *
+ * After an attempt that was failed on purpose, the call either succeeded
+ * anyway (a fallback took over: counted, not an error) or returned an
+ * error, and then:
+ *  - this module's view of the container (its debugfs files), the test
+ *    device's pins, the process's VmLck and the system's pinned-page count
+ *    are exactly what they were before the call: a failed call changes
+ *    nothing;
+ *  - the container still works (a map and an unmap of another page, and a
+ *    pin on an emulated container).
+ * After every attempt everything is torn down, and VmLck and the pinned
+ * pages must be back at the values the test started with. On the debug
+ * kernel (make check-debug) KASAN, lockdep and the kmemleak scan after
+ * the suite watch all of it.
+ *
+ * fail-nth exists only with CONFIG_FAULT_INJECTION; on a kernel without
+ * it (Debian's) the whole program skips.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "vid_test.h"
+
+#define P		VID_PAGE
+#define SZ_2M		(2UL << 20)
+#define SMALL_PAGES	16
+#define SMALL_SIZE	(SMALL_PAGES * P)
+#define HUGE_SIZE	(2 * SZ_2M)
+/* All below 256 MiB (edu's DMA mask), the huge one 2 MiB aligned. */
+#define IOVA_SMALL	0x1000000ULL
+#define IOVA_HUGE	0x4000000ULL
+#define IOVA_PROBE	0x8000000ULL
+#define PIN_PAGES	8
+#define PIN_RW		(VID_EMU_PIN_READ | VID_EMU_PIN_WRITE)
+/* A sweep longer than this is taken as a call that never ends well. */
+#define MAX_POINTS	20000
+#define DEBUGFS		"/sys/kernel/debug/vfio_iommu_dirty"
+#define FAULT_DEBUGFS	"/sys/kernel/debug"
+#define SNAP_MAX	16384
+/*
+ * Around the sweeps, for the guest runner: the kernel's own warnings that
+ * an injected failure provokes outside this module (see
+ * INJECTED_FAILURE_WARNINGS in scripts/guest-run.sh) are expected here.
+ */
+#define VID_INJECT_BEGIN	"vid: expect-injected-failures begin"
+#define VID_INJECT_END		"vid: expect-injected-failures end"
+/* Seconds per test: a sweep is slow on TCG with KASAN and lockdep. */
+#define SWEEP_TIMEOUT	900
+
+/* ---------------------------------------------------------------------- */
+/* fail-nth and the fault attributes                                     */
+/* ---------------------------------------------------------------------- */
+
+static int nth_open(void)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth",
+		 (long)syscall(SYS_gettid));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static int nth_arm(int fd, unsigned int n)
+{
+	char buf[16];
+	int len = snprintf(buf, sizeof(buf), "%u", n);
+
+	return pwrite(fd, buf, len, 0) == len ? 0 : -errno;
+}
+
+/*
+ * Disarm and tell whether the armed failure was injected. The read itself
+ * is a user copy and so a failure point too: when it fails (EFAULT) the
+ * count ran out in the read, not in the operation. Writing 0 may also use
+ * up a last count; either way fail-nth is 0 afterwards.
+ */
+static bool nth_disarm(int fd)
+{
+	char buf[16] = "";
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (pwrite(fd, "0", 1, 0) < 0 && errno != EFAULT)
+		perror("resetting fail-nth");
+	if (n <= 0)
+		return false;
+	return strtoul(buf, NULL, 10) == 0;
+}
+
+/*
+ * Let fail-nth reach every allocation (by default failslab and
+ * fail_page_alloc skip those that may sleep) and keep the forced failures
+ * quiet: a stack dump per attempt would bury the kernel log.
+ */
+static struct knob {
+	const char *path;
+	const char *val;
+	char saved[32];
+	bool have;
+} knobs[] = {
+	{ .path = "failslab/ignore-gfp-wait", .val = "N" },
+	{ .path = "failslab/verbose", .val = "0" },
+	{ .path = "fail_page_alloc/ignore-gfp-wait", .val = "N" },
+	{ .path = "fail_page_alloc/ignore-gfp-highmem", .val = "N" },
+	{ .path = "fail_page_alloc/min-order", .val = "0" },
+	{ .path = "fail_page_alloc/verbose", .val = "0" },
+	{ .path = "fail_usercopy/verbose", .val = "0" },
+};
+
+static int knob_rw(const char *rel, char *get, size_t getlen, const char *put)
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), FAULT_DEBUGFS "/%s", rel);
+	fd = open(path, (put ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (put)
+		n = write(fd, put, strlen(put));
+	else
+		n = read(fd, get, getlen - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	if (!put) {
+		get[n] = '\0';
+		get[strcspn(get, "\n")] = '\0';
+	}
+	return 0;
+}
+
+/* Set the knobs that exist (fail_usercopy may not); 0 or -errno. */
+static int knobs_set(void)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
+		struct knob *k = &knobs[i];
+
+		ret = knob_rw(k->path, k->saved, sizeof(k->saved), NULL);
+		if (ret == -ENOENT)
+			continue;
+		if (ret)
+			return ret;
+		k->have = true;
+		ret = knob_rw(k->path, NULL, 0, k->val);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void knobs_restore(void)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
+		struct knob *k = &knobs[i];
+
+		if (k->have)
+			knob_rw(k->path, NULL, 0, k->saved);
+		k->have = false;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* what a failed call must leave alone                                    */
+/* ---------------------------------------------------------------------- */
+
+struct snap {
+	struct vid_acct acct;
+	struct vid_emu_status emu;
+	size_t len;
+	char text[SNAP_MAX];	/* every container's debugfs state and mappings */
+};
+
+/*
+ * Append the file at @path to the snapshot, less its statistics lines
+ * ("stat_..."): they count calls, failed ones too, and are not state.
+ */
+static void snap_file(struct snap *s, const char *path)
+{
+	char buf[SNAP_MAX], *line, *next;
+	size_t len = 0, n;
+	ssize_t got;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	while (len < sizeof(buf) - 1 &&
+	       (got = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += got;
+	close(fd);
+	buf[len] = '\0';
+	for (line = buf; *line; line = next) {
+		next = strchrnul(line, '\n');
+		if (*next)
+			next++;
+		if (!strncmp(line, "stat_", 5))
+			continue;
+		n = next - line;
+		if (s->len + n >= sizeof(s->text))
+			break;
+		memcpy(s->text + s->len, line, n);
+		s->len += n;
+	}
+	s->text[s->len] = '\0';
+}
+
+static bool snap_same(const struct snap *a, const struct snap *b)
+{
+	return a->acct.vmlck_kb == b->acct.vmlck_kb &&
+	       a->acct.pinned == b->acct.pinned &&
+	       a->emu.pinned_refs == b->emu.pinned_refs &&
+	       !strcmp(a->text, b->text);
+}
+
+/* Nothing of the armed window may happen here: called only disarmed. */
+static int snap_take(struct snap *s, int emu_dev)
+{
+	char path[300];
+	struct dirent *de;
+	DIR *dir;
+	int ret;
+
+	memset(s, 0, offsetof(struct snap, text));
+	s->text[0] = '\0';
+	ret = vid_acct_read(&s->acct);
+	if (ret)
+		return ret;
+	if (emu_dev >= 0) {
+		ret = vid_emu_status(emu_dev, &s->emu, false);
+		if (ret)
+			return ret;
+	}
+	dir = opendir(DEBUGFS);
+	if (!dir)
+		return 0;	/* in-tree backend: no view of its own */
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		s->len += snprintf(s->text + s->len, sizeof(s->text) - s->len,
+				   "== %s\n", de->d_name);
+		if (s->len >= sizeof(s->text))
+			break;
+		snprintf(path, sizeof(path), DEBUGFS "/%s/state", de->d_name);
+		snap_file(s, path);
+		snprintf(path, sizeof(path), DEBUGFS "/%s/mappings", de->d_name);
+		snap_file(s, path);
+	}
+	closedir(dir);
+	if (s->len >= sizeof(s->text))
+		s->len = sizeof(s->text) - 1;
+	s->text[s->len] = '\0';
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the containers and the sweep                                           */
+/* ---------------------------------------------------------------------- */
+
+struct fn {
+	struct vid_ctx edu;	/* IOMMU-backed: edu on vfio-pci */
+	struct vid_ctx emu;	/* emulated: the vid_emu test device */
+	int edu_group;		/* edu's group added to the emulated container */
+	int nth_fd;
+	long refcnt;		/* of the backend module, before an attach */
+	struct vid_acct base;
+	uint8_t *small, *huge, *probe;
+	uint64_t bits[64];
+	/* of the current sweep */
+	unsigned int points, failed, absorbed, late;
+	unsigned int errnos[9];
+};
+
+/* The container the operations of the current test use. */
+static int fn_container(struct fn *f)
+{
+	return f->emu.container >= 0 ? f->emu.container : f->edu.container;
+}
+
+struct op {
+	const char *name;
+	/* Preconditions of one attempt, run with nothing armed. */
+	int (*prepare)(struct fn *f);
+	/* The operation: one system call; 0 or -errno. */
+	int (*run)(struct fn *f);
+	/* After a failed attempt, a check of its own that nothing changed. */
+	int (*unchanged)(struct fn *f);
+	/* After every attempt: back to the test's starting state. */
+	int (*reset)(struct fn *f);
+	/* The container check after a failure; default: fn_works(). */
+	int (*works)(struct fn *f);
+	/* Turns the call's result into the operation's (optional). */
+	int (*outcome)(struct fn *f, int ret);
+};
+
+/* The container still maps and unmaps (and, if emulated, pins). */
+static int fn_works(struct fn *f)
+{
+	int fd = fn_container(f);
+	uint64_t unmapped;
+	int ret;
+
+	ret = vid_map(fd, IOVA_PROBE, f->probe, P, VID_MAP_RW);
+	if (ret)
+		return ret;
+	if (f->emu.device >= 0) {
+		ret = vid_emu_pin(f->emu.device, IOVA_PROBE, 1, PIN_RW, NULL);
+		if (!ret)
+			ret = vid_emu_unpin(f->emu.device, IOVA_PROBE, 1);
+	}
+	if (!ret)
+		ret = vid_unmap(fd, IOVA_PROBE, P, &unmapped);
+	if (!ret && unmapped != P)
+		ret = -EIO;
+	return ret;
+}
+
+static const struct {
+	int err;
+	const char *name;
+} errno_kinds[] = {
+	{ ENOMEM, "ENOMEM" },
+	{ EFAULT, "EFAULT" },
+	/* see served_by_us() */
+	{ EXDEV, "given to another driver" },
+	{ EIO, "EIO" },
+	{ ENOSPC, "ENOSPC" },
+	{ EINVAL, "EINVAL" },
+	{ EBUSY, "EBUSY" },
+	{ EAGAIN, "EAGAIN" },
+};
+
+static void count_errno(struct fn *f, int err)
+{
+	size_t i, n = ARRAY_SIZE(errno_kinds);
+
+	for (i = 0; i < n && errno_kinds[i].err != err; i++)
+		;
+	f->errnos[i]++;	/* errnos[n]: any other */
+}
+
+/* The sweep's figures, as a TAP comment line. */
+static void report(const struct op *op, const struct fn *f)
+{
+	size_t i, n = ARRAY_SIZE(errno_kinds);
+	char errs[160] = "";
+	size_t len = 0;
+
+	for (i = 0; i <= n; i++) {
+		if (!f->errnos[i])
+			continue;
+		len += snprintf(errs + len, sizeof(errs) - len, " %s %u",
+				i < n ? errno_kinds[i].name : "other",
+				f->errnos[i]);
+		if (len >= sizeof(errs))
+			break;
+	}
+	printf("# %s: %u failure points: %u failed calls (%s), %u absorbed",
+	       op->name, f->points, f->failed, len ? errs + 1 : "none",
+	       f->absorbed);
+	if (f->late)
+		printf(", %u failed writing the reply after the work was done",
+		       f->late);
+	printf("\n");
+}
+
+/* Print where two snapshots of debugfs text first differ. */
+static void snap_diff(struct __test_metadata *_metadata, const struct snap *a,
+		      const struct snap *b)
+{
+	size_t i = 0;
+
+	while (a->text[i] && a->text[i] == b->text[i])
+		i++;
+	while (i > 0 && a->text[i - 1] != '\n')
+		i--;
+	TH_LOG("debugfs before:\n%.300s", a->text + i);
+	TH_LOG("debugfs after:\n%.300s", b->text + i);
+}
+
+static void sweep(struct __test_metadata *_metadata, struct fn *f,
+		  const struct op *op)
+{
+	static struct snap before, after, done;
+	int emu_dev = f->emu.device;
+	unsigned int n;
+	bool fired;
+	int ret;
+
+	f->points = 0;
+	f->failed = 0;
+	f->absorbed = 0;
+	f->late = 0;
+	memset(f->errnos, 0, sizeof(f->errnos));
+
+	/* One clean run first, to know what a successful call leaves. */
+	ret = op->prepare ? op->prepare(f) : 0;
+	ASSERT_EQ(0, ret) TH_LOG("%s: preparing: %s", op->name, strerror(-ret));
+	ret = op->run(f);
+	if (op->outcome)
+		ret = op->outcome(f, ret);
+	ASSERT_EQ(0, ret) TH_LOG("%s: %s", op->name, strerror(-ret));
+	ASSERT_EQ(0, snap_take(&done, emu_dev));
+	ret = op->reset(f);
+	ASSERT_EQ(0, ret) TH_LOG("%s: reset: %s", op->name, strerror(-ret));
+	VID_ASSERT_ACCT(&f->base);
+
+	for (n = 1; n <= MAX_POINTS; n++) {
+		ret = op->prepare ? op->prepare(f) : 0;
+		ASSERT_EQ(0, ret) TH_LOG("%s: preparing attempt %u: %s",
+					 op->name, n, strerror(-ret));
+		ASSERT_EQ(0, snap_take(&before, emu_dev));
+
+		ASSERT_EQ(0, nth_arm(f->nth_fd, n));
+		ret = op->run(f);
+		fired = nth_disarm(f->nth_fd);
+		if (op->outcome)
+			ret = op->outcome(f, ret);
+		if (ret)
+			ASSERT_EQ(0, snap_take(&after, emu_dev));
+
+		if (!fired) {
+			ASSERT_EQ(0, ret)
+				TH_LOG("%s: failed (%s) with no failure injected (attempt %u)",
+				       op->name, strerror(-ret), n);
+			f->points = n - 1;
+		} else if (!ret) {
+			f->absorbed++;
+		} else if (ret == -EFAULT && snap_same(&after, &done) &&
+			   !snap_same(&after, &before)) {
+			/*
+			 * The call did all its work and then could not write
+			 * its reply (UNMAP_DMA's size): the uAPI writes it
+			 * last, in-tree type1 too. Its effect is complete.
+			 */
+			f->late++;
+		} else {
+			f->failed++;
+			count_errno(f, -ret);
+			EXPECT_EQ(before.acct.vmlck_kb, after.acct.vmlck_kb)
+				TH_LOG("%s, failure point %u (%s): VmLck %ld kB, was %ld kB",
+				       op->name, n, strerror(-ret),
+				       after.acct.vmlck_kb, before.acct.vmlck_kb);
+			EXPECT_EQ(before.acct.pinned, after.acct.pinned)
+				TH_LOG("%s, failure point %u (%s): %ld pinned pages, was %ld",
+				       op->name, n, strerror(-ret),
+				       after.acct.pinned, before.acct.pinned);
+			EXPECT_EQ(before.emu.pinned_refs, after.emu.pinned_refs)
+				TH_LOG("%s, failure point %u (%s): device pins %llu, were %llu",
+				       op->name, n, strerror(-ret),
+				       (unsigned long long)after.emu.pinned_refs,
+				       (unsigned long long)before.emu.pinned_refs);
+			EXPECT_EQ(0, after.emu.anomalies);
+			EXPECT_STREQ(before.text, after.text) {
+				TH_LOG("%s, failure point %u (%s): this module's view changed",
+				       op->name, n, strerror(-ret));
+				snap_diff(_metadata, &before, &after);
+			}
+			if (op->unchanged) {
+				ret = op->unchanged(f);
+				EXPECT_EQ(0, ret)
+					TH_LOG("%s, failure point %u: %s",
+					       op->name, n, strerror(-ret));
+			}
+			ret = op->works ? op->works(f) : fn_works(f);
+			EXPECT_EQ(0, ret)
+				TH_LOG("%s, failure point %u: the container stopped working: %s",
+				       op->name, n, strerror(-ret));
+		}
+
+		ret = op->reset(f);
+		ASSERT_EQ(0, ret) TH_LOG("%s: reset after attempt %u: %s",
+					 op->name, n, strerror(-ret));
+		VID_ASSERT_ACCT(&f->base);
+		if (_metadata->exit_code != KSFT_PASS)
+			break;	/* one report per sweep is enough */
+		if (!fired)
+			break;
+	}
+	ASSERT_LE(n, MAX_POINTS)
+		TH_LOG("%s: still failing after %u failure points",
+		       op->name, MAX_POINTS);
+	report(op, f);
+}
+
+/* 2 MiB aligned anonymous memory, THP asked for, touched. */
+static uint8_t *thp_alloc(size_t size)
+{
+	size_t span = size + SZ_2M;
+	uint8_t *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *p;
+
+	if (raw == MAP_FAILED)
+		return NULL;
+	p = (uint8_t *)(((uintptr_t)raw + SZ_2M - 1) & ~(SZ_2M - 1));
+	if (p > raw)
+		munmap(raw, p - raw);
+	munmap(p + size, raw + span - (p + size));
+	madvise(p, size, MADV_HUGEPAGE);
+	memset(p, 0x5a, size);
+	return p;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the operations                                                         */
+/* ---------------------------------------------------------------------- */
+
+static int unmap_all(struct fn *f)
+{
+	return vid_unmap_raw(fn_container(f),
+			     sizeof(struct vfio_iommu_type1_dma_unmap),
+			     VFIO_DMA_UNMAP_FLAG_ALL, 0, 0, NULL);
+}
+
+static int dirty(struct fn *f, uint32_t flag)
+{
+	return vid_dirty_op(fn_container(f),
+			    sizeof(struct vfio_iommu_type1_dirty_bitmap), flag);
+}
+
+static int map_small(struct fn *f)
+{
+	return vid_map(fn_container(f), IOVA_SMALL, f->small, SMALL_SIZE,
+		       VID_MAP_RW);
+}
+
+static int map_huge(struct fn *f)
+{
+	return vid_map(fn_container(f), IOVA_HUGE, f->huge, HUGE_SIZE,
+		       VID_MAP_RW);
+}
+
+static int unmap_small(struct fn *f)
+{
+	uint64_t unmapped;
+	int ret = vid_unmap(fn_container(f), IOVA_SMALL, SMALL_SIZE,
+			    &unmapped);
+
+	return ret ? ret : unmapped == SMALL_SIZE ? 0 : -EIO;
+}
+
+static int map_small_start(struct fn *f)
+{
+	int ret = map_small(f);
+
+	return ret ? ret : dirty(f, VFIO_IOMMU_DIRTY_PAGES_FLAG_START);
+}
+
+static int map_both(struct fn *f)
+{
+	int ret = map_small(f);
+
+	return ret ? ret : map_huge(f);
+}
+
+static int stop_unmap_all(struct fn *f)
+{
+	int ret = dirty(f, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP);
+
+	return ret ? ret : unmap_all(f);
+}
+
+static int unmap_bitmap_small(struct fn *f)
+{
+	uint64_t unmapped;
+	int ret;
+
+	memset(f->bits, 0, sizeof(f->bits));
+	ret = vid_unmap_bitmap(fn_container(f), 0, IOVA_SMALL, SMALL_SIZE, P,
+			       f->bits, sizeof(f->bits), &unmapped);
+	return ret ? ret : unmapped == SMALL_SIZE ? 0 : -EIO;
+}
+
+static int get_bitmap_small(struct fn *f)
+{
+	memset(f->bits, 0, sizeof(f->bits));
+	return vid_get_bitmap(fn_container(f), 0, IOVA_SMALL, SMALL_SIZE, P,
+			      f->bits, sizeof(f->bits));
+}
+
+static int start(struct fn *f)
+{
+	return dirty(f, VFIO_IOMMU_DIRTY_PAGES_FLAG_START);
+}
+
+/* After a failed START tracking is off: GET_BITMAP is refused. */
+static int tracking_off(struct fn *f)
+{
+	int ret = get_bitmap_small(f);
+
+	return ret == -EINVAL ? 0 : ret ? ret : -EEXIST;
+}
+
+/* --- attaching and detaching groups --------------------------------- */
+
+/* A container with edu's group in it and no IOMMU type yet. */
+static int edu_open_unset(struct fn *f)
+{
+	int ret;
+
+	vid_ctx_init(&f->edu);
+	ret = vid_open_container();
+	if (ret < 0)
+		return ret;
+	f->edu.container = ret;
+	ret = vid_open_group(f->edu.container);
+	if (ret < 0) {
+		vid_ctx_close(&f->edu);
+		return ret;
+	}
+	f->edu.group = ret;
+	return 0;
+}
+
+static int set_iommu(struct fn *f)
+{
+	return ioctl(f->edu.container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) ?
+	       -errno : 0;
+}
+
+/*
+ * VFIO_SET_IOMMU succeeds even when this module's open or attach failed:
+ * the VFIO core then gives the container to the next driver that takes
+ * it (in-tree type1). Count that as this module's failure.
+ */
+static int served_by_us(struct fn *f, int ret)
+{
+	if (ret)
+		return ret;
+	return vid_module_refcnt(vid_backend_module()) == f->refcnt + 1 ?
+	       0 : -EXDEV;
+}
+
+static int edu_open_unset_refcnt(struct fn *f)
+{
+	int ret = edu_open_unset(f);
+
+	f->refcnt = vid_module_refcnt(vid_backend_module());
+	if (!ret && f->refcnt < 0)
+		ret = (int)f->refcnt;
+	return ret;
+}
+
+/* After a failed attach: a fresh container is served and maps. */
+static int attach_works(struct fn *f)
+{
+	int ret;
+
+	vid_ctx_close(&f->edu);
+	ret = edu_open_unset_refcnt(f);
+	if (!ret)
+		ret = served_by_us(f, set_iommu(f));
+	return ret ? ret : fn_works(f);
+}
+
+static int edu_close(struct fn *f)
+{
+	vid_ctx_close(&f->edu);
+	return 0;
+}
+
+/* Detaching cannot fail: there is no failed state to check. */
+static int no_check(struct fn *f)
+{
+	(void)f;
+	return 0;
+}
+
+/* The emulated container with a mapping; edu's group opened, not added. */
+static int emu_map_open_edu(struct fn *f)
+{
+	char path[64];
+	int ret = map_small(f);
+
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/dev/vfio/%d", vid_edu_group());
+	ret = open(path, O_RDWR | O_CLOEXEC);
+	if (ret < 0)
+		return -errno;
+	f->edu_group = ret;
+	return 0;
+}
+
+static int add_edu_group(struct fn *f)
+{
+	return ioctl(f->edu_group, VFIO_GROUP_SET_CONTAINER,
+		     &f->emu.container) ? -errno : 0;
+}
+
+static int close_edu_unmap_all(struct fn *f)
+{
+	if (f->edu_group >= 0)
+		close(f->edu_group);
+	f->edu_group = -1;
+	return unmap_all(f);
+}
+
+static int emu_map_add_edu(struct fn *f)
+{
+	int ret = emu_map_open_edu(f);
+
+	return ret ? ret : add_edu_group(f);
+}
+
+static int remove_edu_group(struct fn *f)
+{
+	return ioctl(f->edu_group, VFIO_GROUP_UNSET_CONTAINER) ? -errno : 0;
+}
+
+/* The edu container with a mapping; the sweep takes its only group away. */
+static int edu_open_map(struct fn *f)
+{
+	int ret = edu_open_unset(f);
+
+	if (!ret)
+		ret = set_iommu(f);
+	if (!ret)
+		ret = map_small(f);
+	if (ret)
+		vid_ctx_close(&f->edu);
+	return ret;
+}
+
+static int edu_unset_container(struct fn *f)
+{
+	return ioctl(f->edu.group, VFIO_GROUP_UNSET_CONTAINER) ? -errno : 0;
+}
+
+/* --- the emulated device -------------------------------------------- */
+
+static int pin(struct fn *f)
+{
+	return vid_emu_pin(f->emu.device, IOVA_SMALL, PIN_PAGES, PIN_RW, NULL);
+}
+
+static int map_pin(struct fn *f)
+{
+	int ret = map_small(f);
+
+	return ret ? ret : pin(f);
+}
+
+static int unpin(struct fn *f)
+{
+	return vid_emu_unpin(f->emu.device, IOVA_SMALL, PIN_PAGES);
+}
+
+static int unpin_stop_unmap_all(struct fn *f)
+{
+	int ret = vid_emu_unpin_all(f->emu.device);
+
+	return ret ? ret : stop_unmap_all(f);
+}
+
+/* One page's worth from the middle of page 2: pages 2 and 3. */
+#define RW_OFF		(2 * P + P / 2)
+
+static int rw_write(struct fn *f)
+{
+	return vid_emu_rw(f->emu.device, IOVA_SMALL + RW_OFF, f->probe, P,
+			  VID_EMU_RW_WRITE);
+}
+
+static int rw_read(struct fn *f)
+{
+	return vid_emu_rw(f->emu.device, IOVA_SMALL + RW_OFF, f->probe, P, 0);
+}
+
+/* Dirty pages 2 and 3 through the device, tracking on. */
+static int map_start_write(struct fn *f)
+{
+	int ret = map_small_start(f);
+
+	return ret ? ret : rw_write(f);
+}
+
+/* The report of pages 2 and 3 was not lost by the failed query. */
+static int bits_kept(struct fn *f)
+{
+	int ret = get_bitmap_small(f);
+
+	if (ret)
+		return ret;
+	return f->bits[0] == 0xc ? 0 : -EIO;
+}
+
+/* A successful query after the writes reports exactly pages 2 and 3. */
+static int get_bitmap_check(struct fn *f)
+{
+	int ret = get_bitmap_small(f);
+
+	if (ret)
+		return ret;
+	return f->bits[0] == 0xc ? 0 : -EILSEQ;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the tests                                                              */
+/* ---------------------------------------------------------------------- */
+
+FIXTURE(fail_nth) {
+	struct fn f;
+};
+
+FIXTURE_SETUP(fail_nth)
+{
+	struct fn *f = &self->f;
+
+	memset(f, 0, sizeof(*f));
+	vid_ctx_init(&f->edu);
+	vid_ctx_init(&f->emu);
+	f->edu_group = -1;
+	f->nth_fd = -1;
+	if (!vid_prepare(_metadata))
+		return;
+	vid_kmsg_write(VID_INJECT_BEGIN);
+	f->nth_fd = nth_open();
+	ASSERT_LE(0, f->nth_fd) TH_LOG("fail-nth: %s", strerror(-f->nth_fd));
+	VID_ASSERT_OK(knobs_set());
+	VID_ASSERT_OK(vid_acct_read(&f->base));
+	f->small = vid_alloc(SMALL_SIZE, 0x3c);
+	f->probe = vid_alloc(P, 0x77);
+	f->huge = thp_alloc(HUGE_SIZE);
+	ASSERT_NE(NULL, f->small);
+	ASSERT_NE(NULL, f->probe);
+	ASSERT_NE(NULL, f->huge);
+}
+
+FIXTURE_TEARDOWN(fail_nth)
+{
+	struct fn *f = &self->f;
+
+	if (f->nth_fd >= 0) {
+		nth_disarm(f->nth_fd);
+		close(f->nth_fd);
+	}
+	if (f->edu_group >= 0)
+		close(f->edu_group);
+	vid_ctx_close(&f->emu);
+	vid_ctx_close(&f->edu);
+	vid_free(f->small, SMALL_SIZE);
+	vid_free(f->probe, P);
+	if (f->huge)
+		munmap(f->huge, HUGE_SIZE);
+	knobs_restore();
+	vid_kmsg_write(VID_INJECT_END);
+	if (f->small)
+		VID_EXPECT_ACCT(&f->base);
+}
+
+/* The IOMMU-backed container, type set: edu's group attached. */
+static void open_edu(struct __test_metadata *_metadata, struct fn *f)
+{
+	VID_ASSERT_OK(vid_ctx_open(&f->edu, VFIO_TYPE1v2_IOMMU));
+}
+
+/* The emulated container, served by the backend under test. */
+static bool open_emu(struct __test_metadata *_metadata, struct fn *f)
+{
+	bool served;
+	int ret;
+
+	ret = vid_emu_load();
+	ASSERT_EQ(0, ret) TH_LOG("loading %s: %s", VID_EMU_KO, strerror(-ret));
+	VID_ASSERT_OK(vid_emu_ctx_open(&f->emu, VID_EMU_DEV0,
+				       VFIO_TYPE1v2_IOMMU, &served));
+	return vid_emu_served(_metadata, served);
+}
+
+#define SWEEP(...) do {							\
+	const struct op __op = { __VA_ARGS__ };				\
+	sweep(_metadata, &self->f, &__op);				\
+} while (0)
+
+TEST_F_TIMEOUT(fail_nth, attach, SWEEP_TIMEOUT)
+{
+	SWEEP(.name = "attach (VFIO_SET_IOMMU, edu)",
+	      .prepare = edu_open_unset_refcnt, .run = set_iommu,
+	      .outcome = served_by_us, .works = attach_works,
+	      .reset = edu_close);
+}
+
+TEST_F_TIMEOUT(fail_nth, map_small, SWEEP_TIMEOUT)
+{
+	open_edu(_metadata, &self->f);
+	SWEEP(.name = "MAP_DMA 16 x 4 KiB", .run = map_small,
+	      .reset = unmap_all);
+}
+
+TEST_F_TIMEOUT(fail_nth, map_huge, SWEEP_TIMEOUT)
+{
+	open_edu(_metadata, &self->f);
+	SWEEP(.name = "MAP_DMA 2 x 2 MiB THP", .run = map_huge,
+	      .reset = unmap_all);
+}
+
+TEST_F_TIMEOUT(fail_nth, unmap, SWEEP_TIMEOUT)
+{
+	open_edu(_metadata, &self->f);
+	SWEEP(.name = "UNMAP_DMA", .prepare = map_small, .run = unmap_small,
+	      .reset = unmap_all);
+}
+
+TEST_F_TIMEOUT(fail_nth, unmap_bitmap, SWEEP_TIMEOUT)
+{
+	open_edu(_metadata, &self->f);
+	SWEEP(.name = "UNMAP_DMA with dirty bitmap",
+	      .prepare = map_small_start, .run = unmap_bitmap_small,
+	      .reset = stop_unmap_all);
+}
+
+TEST_F_TIMEOUT(fail_nth, dirty_start, SWEEP_TIMEOUT)
+{
+	open_edu(_metadata, &self->f);
+	SWEEP(.name = "DIRTY_PAGES START", .prepare = map_both, .run = start,
+	      .unchanged = tracking_off, .reset = stop_unmap_all);
+}
+
+TEST_F_TIMEOUT(fail_nth, get_bitmap, SWEEP_TIMEOUT)
+{
+	open_edu(_metadata, &self->f);
+	SWEEP(.name = "DIRTY_PAGES GET_BITMAP", .prepare = map_small_start,
+	      .run = get_bitmap_small, .reset = stop_unmap_all);
+}
+
+TEST_F_TIMEOUT(fail_nth, detach_last, SWEEP_TIMEOUT)
+{
+	SWEEP(.name = "detach the last group (UNSET_CONTAINER, edu)",
+	      .prepare = edu_open_map, .run = edu_unset_container,
+	      .works = no_check, .reset = edu_close);
+}
+
+TEST_F_TIMEOUT(fail_nth, emu_pin, SWEEP_TIMEOUT)
+{
+	if (!open_emu(_metadata, &self->f))
+		return;
+	SWEEP(.name = "pin_pages (vid_emu PIN)", .prepare = map_small,
+	      .run = pin, .reset = unpin_stop_unmap_all);
+}
+
+TEST_F_TIMEOUT(fail_nth, emu_unpin, SWEEP_TIMEOUT)
+{
+	if (!open_emu(_metadata, &self->f))
+		return;
+	SWEEP(.name = "unpin_pages (vid_emu UNPIN)", .prepare = map_pin,
+	      .run = unpin, .reset = unpin_stop_unmap_all);
+}
+
+TEST_F_TIMEOUT(fail_nth, emu_dma_rw, SWEEP_TIMEOUT)
+{
+	if (!open_emu(_metadata, &self->f))
+		return;
+	SWEEP(.name = "dma_rw write (vid_emu RW)", .prepare = map_small_start,
+	      .run = rw_write, .reset = unpin_stop_unmap_all);
+	SWEEP(.name = "dma_rw read (vid_emu RW)", .prepare = map_small,
+	      .run = rw_read, .reset = unpin_stop_unmap_all);
+}
+
+TEST_F_TIMEOUT(fail_nth, emu_dirty_start_pinned, SWEEP_TIMEOUT)
+{
+	if (!open_emu(_metadata, &self->f))
+		return;
+	SWEEP(.name = "DIRTY_PAGES START with pins", .prepare = map_pin,
+	      .run = start, .unchanged = tracking_off,
+	      .reset = unpin_stop_unmap_all);
+}
+
+TEST_F_TIMEOUT(fail_nth, emu_get_bitmap, SWEEP_TIMEOUT)
+{
+	if (!open_emu(_metadata, &self->f))
+		return;
+	SWEEP(.name = "GET_BITMAP in pinned-page scope",
+	      .prepare = map_start_write, .run = get_bitmap_small,
+	      .unchanged = bits_kept, .reset = unpin_stop_unmap_all);
+	/* And a query that succeeds reports exactly what was written. */
+	VID_ASSERT_OK(map_start_write(&self->f));
+	VID_ASSERT_OK(get_bitmap_check(&self->f));
+	VID_ASSERT_OK(unpin_stop_unmap_all(&self->f));
+}
+
+TEST_F_TIMEOUT(fail_nth, attach_with_mappings, SWEEP_TIMEOUT)
+{
+	if (!open_emu(_metadata, &self->f))
+		return;
+	SWEEP(.name = "attach edu to a container with mappings",
+	      .prepare = emu_map_open_edu, .run = add_edu_group,
+	      .reset = close_edu_unmap_all);
+}
+
+TEST_F_TIMEOUT(fail_nth, detach_with_mappings, SWEEP_TIMEOUT)
+{
+	if (!open_emu(_metadata, &self->f))
+		return;
+	SWEEP(.name = "detach edu from a container with mappings",
+	      .prepare = emu_map_add_edu, .run = remove_edu_group,
+	      .reset = close_edu_unmap_all);
+}
+
+int main(int argc, char **argv)
+{
+	int fd = nth_open();
+
+	/* Without CONFIG_FAULT_INJECTION nothing here can run. */
+	if (fd < 0) {
+		ksft_print_header();
+		ksft_exit_skip("no fail-nth in /proc (kernel without CONFIG_FAULT_INJECTION): %s\n",
+			       strerror(-fd));
+	}
+	close(fd);
+	return test_harness_run(argc, argv);
+}
