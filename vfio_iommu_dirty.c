@@ -349,10 +349,15 @@ static int __init vid_init(void)
 {
 	int ret;
 
+	ret = vid_report_init();
+	if (ret)
+		return ret;
 	vid_debugfs_init();
 	ret = vfio_register_iommu_driver(&vid_ops);
-	if (ret)
+	if (ret) {
 		vid_debugfs_exit();
+		vid_report_exit();
+	}
 	return ret;
 }
 
@@ -360,6 +365,7 @@ static void __exit vid_exit(void)
 {
 	vfio_unregister_iommu_driver(&vid_ops);
 	vid_debugfs_exit();
+	vid_report_exit();
 }
 
 module_init(vid_init);

@@ -266,7 +266,7 @@ struct vid_pin {
  * @ubits: the caller's bitmap
  * @iova: IOVA of the page (or block) of bit 0
  * @shift: log2 of the caller's page size, at least the base page
- * @buf: bounce buffer of one page
+ * @buf: bounce buffer of one page, taken when first needed, or NULL
  * @have_last: @last_block is valid
  * @last_block: last bit written for the previous mapping, to OR a block
  *	two mappings share
@@ -370,6 +370,8 @@ int vid_report_begin(struct vid_container *c, struct vid_report *rep,
 		     const struct vfio_bitmap *bm, dma_addr_t iova, u64 size);
 void vid_report_end(struct vid_container *c, struct vid_report *rep);
 long vid_dirty_pages_ioctl(struct vid_container *c, void __user *arg);
+int vid_report_init(void);
+void vid_report_exit(void);
 
 /* vid_debugfs.c: read-only view of the containers */
 void vid_debugfs_add(struct vid_container *c);

@@ -350,7 +350,7 @@ int vid_dma_unmap(struct vid_container *c, dma_addr_t iova, u64 size,
 	if (rep && (!c->dirty_tracking || rep->shift < c->dirty_shift))
 		return -EINVAL;
 
-	for (dma = vid_unmap_first(c, iova, size); rep && dma;
+	for (dma = rep ? vid_unmap_first(c, iova, size) : NULL; dma;
 	     dma = vid_unmap_next(dma, last)) {
 		ret = vid_dirty_report(c, rep, dma);
 		if (ret)
@@ -396,7 +396,11 @@ int vid_dma_get_dirty(struct vid_container *c, dma_addr_t iova, u64 size,
 		if (ret)
 			return ret;
 	}
-	if (!clear)
+	/*
+	 * Outside pinned-page scope nothing reads the bitmaps (every page is
+	 * reported) and entering the scope fills them: nothing to forget.
+	 */
+	if (!clear || !vid_pinned_scope(c))
 		return 0;
 	for (dma = vid_dma_first_in(c, iova, size); dma;
 	     dma = vid_unmap_next(dma, last))

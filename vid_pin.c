@@ -18,6 +18,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 
 #include "vfio_iommu_dirty.h"
 
@@ -25,7 +26,7 @@
 #define VID_PIN_BATCH	(PAGE_SIZE / sizeof(struct page *))
 
 /* Runs unmapped under one deferred IOTLB flush before they are unpinned. */
-#define VID_UNPIN_BATCH	64
+#define VID_UNPIN_BATCH	256
 
 /* Physically contiguous pinned pages, mapped at consecutive IOVAs. */
 struct vid_run {
@@ -236,6 +237,12 @@ static long vid_pin_batch(struct vid_dma *dma, unsigned long vaddr,
 	if (dma->prot & IOMMU_WRITE)
 		gup |= FOLL_WRITE;
 	npages = min(npages, VID_PIN_BATCH);
+	/*
+	 * The fast path reports an address range past the top as overflow;
+	 * it is memory the process cannot have, as the slow path says.
+	 */
+	if (!access_ok((void __user *)vaddr, npages << PAGE_SHIFT))
+		return -EFAULT;
 	if (current->mm == mm) {
 		ret = pin_user_pages_fast(vaddr, npages, gup, pages);
 	} else {
@@ -485,9 +492,9 @@ static void vid_unpin_flush(struct vid_dma *dma, struct iommu_domain *first,
  * case. Blocks known to be contiguous are taken whole.
  */
 static size_t vid_run_len(struct iommu_domain *domain, struct vid_dma *dma,
-			  size_t off, phys_addr_t phys, size_t limit)
+			  size_t off, phys_addr_t phys, bool reserved,
+			  size_t limit)
 {
-	bool reserved = vid_pfn_reserved(PHYS_PFN(phys));
 	dma_addr_t iova = dma->iova + off;
 	size_t len = 0;
 
@@ -540,15 +547,15 @@ static bool vid_unmap_run(struct vid_container *c, struct vid_dma *dma,
  * vid_pin_init() - allocate what unmapping needs, once per container
  * @c: new container
  *
- * The batch of runs waiting for an IOTLB flush is a few hundred bytes:
- * too much for the stack of a syscall, too often needed to allocate on
- * every unmap. It is used under the container lock.
+ * The batch of runs waiting for an IOTLB flush is a few kilobytes: too
+ * much for the stack of a syscall, too often needed to allocate on every
+ * unmap. It is used under the container lock.
  *
  * Return: 0 or -ENOMEM.
  */
 int vid_pin_init(struct vid_container *c)
 {
-	c->unpin = kmalloc(sizeof(*c->unpin), GFP_KERNEL_ACCOUNT);
+	c->unpin = kvmalloc(sizeof(*c->unpin), GFP_KERNEL_ACCOUNT);
 	return c->unpin ? 0 : -ENOMEM;
 }
 
@@ -558,7 +565,7 @@ int vid_pin_init(struct vid_container *c)
  */
 void vid_pin_fini(struct vid_container *c)
 {
-	kfree(c->unpin);
+	kvfree(c->unpin);
 }
 
 /**
@@ -596,7 +603,7 @@ void vid_unmap_unpin(struct vid_container *c, struct vid_dma *dma)
 		run.iova = dma->iova + off;
 		run.pfn = PHYS_PFN(phys);
 		run.reserved = vid_pfn_reserved(run.pfn);
-		run.npages = vid_run_len(first, dma, off, phys,
+		run.npages = vid_run_len(first, dma, off, phys, run.reserved,
 					 dma->mapped - off) >> PAGE_SHIFT;
 		if (!vid_unmap_run(c, dma, b, &run))
 			break;
@@ -625,7 +632,9 @@ static int vid_replay_one(struct iommu_domain *first, struct vid_domain *to,
 			ret = -EFAULT;
 			break;
 		}
-		len = vid_run_len(first, dma, off, phys, dma->mapped - off);
+		len = vid_run_len(first, dma, off, phys,
+				  vid_pfn_reserved(PHYS_PFN(phys)),
+				  dma->mapped - off);
 		ret = vid_iommu_map(to->domain, dma->iova + off, phys, len,
 				    dma->prot | IOMMU_CACHE);
 		if (ret)

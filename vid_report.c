@@ -26,6 +26,31 @@
 /* User words assembled in the kernel per copy_to_user(). */
 #define VID_COPY_WORDS		(PAGE_SIZE / sizeof(u64))
 
+/* A page of ones, the source of all-dirty reports. */
+static u64 *vid_ones;
+
+/**
+ * vid_report_init() - allocate what reports share, at module load
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int vid_report_init(void)
+{
+	vid_ones = (u64 *)__get_free_page(GFP_KERNEL);
+	if (!vid_ones)
+		return -ENOMEM;
+	memset(vid_ones, 0xff, PAGE_SIZE);
+	return 0;
+}
+
+/**
+ * vid_report_exit() - free what vid_report_init() allocated
+ */
+void vid_report_exit(void)
+{
+	free_page((unsigned long)vid_ones);
+}
+
 /*
  * Where a report goes, and a source of bits for it: either all ones, or the
  * OR of up to two kernel bitmaps of @nbits bits.
@@ -119,6 +144,44 @@ static int vid_merge_edge(u64 __user *ubits, u64 w, u64 own, u64 or,
 	return 0;
 }
 
+/* One user word: replace the bits in @own with ones, OR those in @or. */
+static int vid_put_ones(struct vid_report *rep, u64 w, u64 own, u64 or)
+{
+	u64 val = ~0ULL;
+	int ret = vid_merge_edge(rep->ubits, w, own, or, &val);
+
+	if (!ret && put_user(val, rep->ubits + w))
+		ret = -EFAULT;
+	rep->bytes += sizeof(u64);
+	return ret;
+}
+
+/*
+ * Every bit of [@first, @last] set (IOMMU-backed scope): the words in
+ * between come straight from a page of ones, with no buffer to fill.
+ */
+static int vid_copy_ones(struct vid_report *rep, u64 first, u64 last,
+			 bool or_first)
+{
+	u64 w0 = first / 64, w1 = last / 64, w, n, own;
+	u64 or = or_first ? BIT_ULL(first % 64) : 0;
+	int ret;
+
+	rep->bits += last - first + 1;
+	own = GENMASK_ULL(63, first % 64);
+	if (w0 == w1)
+		return vid_put_ones(rep, w0, own & GENMASK_ULL(last % 64, 0), or);
+	ret = vid_put_ones(rep, w0, own, or);
+	for (w = w0 + 1; !ret && w < w1; w += n) {
+		n = min_t(u64, w1 - w, VID_COPY_WORDS);
+		if (copy_to_user(rep->ubits + w, vid_ones, n * sizeof(u64)))
+			ret = -EFAULT;
+		rep->bytes += n * sizeof(u64);
+		cond_resched();
+	}
+	return ret ? ret : vid_put_ones(rep, w1, GENMASK_ULL(last % 64, 0), 0);
+}
+
 /**
  * vid_copy_bits() - write a run of bits into a user bitmap
  * @rep: the report, with its bounce buffer
@@ -135,22 +198,23 @@ static int vid_copy_bits(struct vid_report *rep, u64 first,
 {
 	u64 last = first + src->nbits - 1;
 	u64 w0 = first / 64, w1 = last / 64, w, n, k, own;
-	u64 *buf = rep->buf;
+	u64 *buf;
 	int ret;
 
 	if (src->ones)
-		rep->bits += src->nbits;
+		return vid_copy_ones(rep, first, last, or_first);
+	if (!rep->buf) {
+		rep->buf = (u64 *)__get_free_page(GFP_KERNEL);
+		if (!rep->buf)
+			return -ENOMEM;
+	}
+	buf = rep->buf;
 	for (w = w0; w <= w1; w += n) {
 		n = min_t(u64, w1 - w + 1, VID_COPY_WORDS);
-		if (src->ones) {
-			/* Every bit set: the edge merges below trim the ends. */
-			memset(buf, 0xff, n * sizeof(u64));
-		} else {
-			vid_fill_words(src, (long)(w * 64 - first), buf, n);
-			for (k = 0; k < n; k++)
-				if (buf[k])
-					rep->bits += hweight64(buf[k]);
-		}
+		vid_fill_words(src, (long)(w * 64 - first), buf, n);
+		for (k = 0; k < n; k++)
+			if (buf[k])
+				rep->bits += hweight64(buf[k]);
 
 		/* Edge words: keep the user's bits outside the mapping. */
 		if (w == w0) {
@@ -327,8 +391,9 @@ int vid_report_begin(struct vid_container *c, struct vid_report *rep,
 	rep->last_block = 0;
 	rep->bits = 0;
 	rep->bytes = 0;
-	rep->buf = (u64 *)__get_free_page(GFP_KERNEL);
-	return rep->buf ? 0 : -ENOMEM;
+	/* The bounce page is taken when a report first needs one. */
+	rep->buf = NULL;
+	return 0;
 }
 
 /**
@@ -341,7 +406,8 @@ void vid_report_end(struct vid_container *c, struct vid_report *rep)
 	c->stats.bitmap_queries++;
 	c->stats.dirty_bits += rep->bits;
 	c->stats.bitmap_bytes += rep->bytes;
-	free_page((unsigned long)rep->buf);
+	if (rep->buf)
+		free_page((unsigned long)rep->buf);
 	rep->buf = NULL;
 }
 
