@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The debugfs view of a container: one root-only directory per container,
+ * gone with it; its state file follows groups, mappings, tracking, scope
+ * and the operation counters exactly. This module's own, so the test skips
+ * against in-tree.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "vid_test.h"
+
+#define P	VID_PAGE
+
+/* The string after "@key: " in the state file, into @out. */
+static int state_word(const char *key, char *out, size_t len)
+{
+	char path[300], line[160];
+	struct dirent *de;
+	DIR *dir = opendir(VID_DEBUGFS_ROOT);
+	FILE *f = NULL;
+	int ret = -ENOENT;
+
+	if (!dir)
+		return -errno;
+	while (!f && (de = readdir(dir)))
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9') {
+			snprintf(path, sizeof(path), VID_DEBUGFS_ROOT "/%s/state",
+				 de->d_name);
+			f = fopen(path, "r");
+		}
+	closedir(dir);
+	if (!f)
+		return -ENOENT;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)) &&
+		    line[strlen(key)] == ':') {
+			snprintf(out, len, "%s", line + strlen(key) + 2);
+			out[strcspn(out, "\n")] = 0;
+			ret = 0;
+			break;
+		}
+	fclose(f);
+	return ret;
+}
+
+FIXTURE(dbg) {
+	struct vid_ctx ctx;
+	struct vid_acct base;
+	char *mem;
+};
+
+FIXTURE_SETUP(dbg)
+{
+	vid_ctx_init(&self->ctx);
+	self->mem = NULL;
+	if (!vid_prepare(_metadata))
+		return;
+	if (vid_backend_intree())
+		SKIP(return, "the debugfs view is this module's own");
+	VID_ASSERT_OK(vid_acct_read(&self->base));
+	ASSERT_EQ(0, vid_debugfs_containers());
+	VID_ASSERT_OK(vid_ctx_open(&self->ctx, VFIO_TYPE1v2_IOMMU));
+	self->mem = vid_alloc(8 * P, 0x66);
+	ASSERT_NE(NULL, self->mem);
+}
+
+FIXTURE_TEARDOWN(dbg)
+{
+	vid_ctx_close(&self->ctx);
+	if (self->mem)
+		vid_free(self->mem, 8 * P);
+	if (!vid_backend_intree())
+		EXPECT_EQ(0, vid_debugfs_containers());
+	VID_EXPECT_ACCT(&self->base);
+}
+
+/* One directory, files readable by root only. */
+TEST_F(dbg, layout_and_permissions)
+{
+	char path[300];
+	struct dirent *de;
+	struct stat st;
+	DIR *dir;
+	int n = 0;
+
+	ASSERT_EQ(1, vid_debugfs_containers());
+	dir = opendir(VID_DEBUGFS_ROOT);
+	ASSERT_NE(NULL, dir);
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), VID_DEBUGFS_ROOT "/%s/state",
+			 de->d_name);
+		ASSERT_EQ(0, stat(path, &st));
+		ASSERT_EQ(0400, st.st_mode & 0777);
+		snprintf(path, sizeof(path), VID_DEBUGFS_ROOT "/%s/mappings",
+			 de->d_name);
+		ASSERT_EQ(0, stat(path, &st));
+		ASSERT_EQ(0400, st.st_mode & 0777);
+		n++;
+	}
+	closedir(dir);
+	ASSERT_EQ(1, n);
+}
+
+/* The state follows every operation, counters included. */
+TEST_F(dbg, state_follows_operations)
+{
+	int fd = self->ctx.container;
+	char word[64];
+	uint64_t bits, got;
+
+	ASSERT_EQ(0, state_word("type", word, sizeof(word)));
+	ASSERT_STREQ("v2", word);
+	ASSERT_EQ(1, vid_debugfs_state("iommu_groups"));
+	ASSERT_EQ(1, vid_debugfs_state("domains"));
+	ASSERT_EQ(0, vid_debugfs_state("mappings"));
+
+	VID_ASSERT_OK(vid_map(fd, 0x100000, self->mem, 4 * P, VID_MAP_RW));
+	VID_ASSERT_OK(vid_map(fd, 0x200000, self->mem + 4 * P, 2 * P,
+			      VID_MAP_RW));
+	VID_ASSERT_ERR(EEXIST, vid_map(fd, 0x100000, self->mem, P,
+				       VID_MAP_RW));
+	ASSERT_EQ(2, vid_debugfs_state("mappings"));
+	ASSERT_EQ(6 * P, vid_debugfs_state("mapping_bytes"));
+	ASSERT_EQ(6 * P, vid_debugfs_state("iommu_mapped_bytes"));
+	ASSERT_EQ(6, vid_debugfs_state("locked_vm_pages"));
+	ASSERT_EQ(2, vid_debugfs_state("stat_maps"));
+	ASSERT_EQ(0, state_word("dirty_tracking", word, sizeof(word)));
+	ASSERT_STREQ("off", word);
+	/* edu never pins: not in pinned-page scope. */
+	ASSERT_EQ(0, state_word("pinned_scope", word, sizeof(word)));
+	ASSERT_STREQ("no", word);
+
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	ASSERT_EQ(0, state_word("dirty_tracking", word, sizeof(word)));
+	ASSERT_STREQ("on", word);
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, 0x100000, 4 * P, P, &bits,
+				     sizeof(bits)));
+	ASSERT_EQ(1, vid_debugfs_state("stat_bitmap_queries"));
+	ASSERT_EQ(4, vid_debugfs_state("stat_dirty_bits"));
+	ASSERT_EQ(8, vid_debugfs_state("stat_bitmap_bytes"));
+	VID_ASSERT_OK(vid_unmap_bitmap(fd, 0, 0x200000, 2 * P, P, &bits,
+				       sizeof(bits), &got));
+	ASSERT_EQ(2, vid_debugfs_state("stat_bitmap_queries"));
+	ASSERT_EQ(6, vid_debugfs_state("stat_dirty_bits"));
+	ASSERT_EQ(1, vid_debugfs_state("stat_unmaps"));
+	ASSERT_EQ(1, vid_debugfs_state("mappings"));
+	ASSERT_EQ(4, vid_debugfs_state("locked_vm_pages"));
+	VID_ASSERT_OK(vid_unmap(fd, 0x100000, 4 * P, &got));
+	ASSERT_EQ(2, vid_debugfs_state("stat_unmaps"));
+	ASSERT_EQ(0, vid_debugfs_state("mappings"));
+	ASSERT_EQ(0, vid_debugfs_state("locked_vm_pages"));
+}
+
+TEST_HARNESS_MAIN
