@@ -296,4 +296,11 @@ int vid_kmsg_problems(int fd, char *first, size_t len);
  */
 long vid_proc_status_kb(int pid, const char *field);
 
+/* --- passing file descriptors ------------------------------------------- */
+
+/* Send @fd over the unix socket @sock (SCM_RIGHTS); 0 or -errno. */
+int vid_send_fd(int sock, int fd);
+/* Receive one file descriptor from @sock: the new fd, or -errno. */
+int vid_recv_fd(int sock);
+
 #endif /* VID_UTIL_H */
