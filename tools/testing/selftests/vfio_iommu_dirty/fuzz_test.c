@@ -2854,6 +2854,7 @@ struct life_c {
 	int type;
 	unsigned int ngroups;
 	unsigned int nmap;	/* mappings made since it was set */
+	uint64_t iova[8];	/* the last ones made */
 };
 
 struct life {
@@ -2966,7 +2967,7 @@ static void life_del(struct fz *f, struct life *l, int g)
 static void life_set_iommu(struct fz *f, struct life *l, int k)
 {
 	struct fz_ent *e = fz_begin(f, OP_SET_IOMMU);
-	uint64_t type = rnd(f, 100) < 60 ?
+	uint64_t type = rnd(f, 100) < 80 ?
 			PICK(f, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU,
 			     VFIO_TYPE1v2_IOMMU, VFIO_TYPE1_NESTING_IOMMU) :
 			PICK(f, 0, 2, 4, 5, 7, 8, 9, 10, 11, 12, 0xffff,
@@ -3044,6 +3045,19 @@ static void life_use(struct fz *f, struct life *l, int k)
 	struct fz_ent *e;
 	int ret;
 
+	if (r >= 50 && r < 70 && l->dev >= 0) {
+		/* A pin of one of the mappings of the device's container. */
+		c = &l->c[l->gin[G_EMU]];
+		if (c->nmap)
+			iova = c->iova[rnd(f, min64(c->nmap, 8))] +
+			       P * rnd(f, 4);
+		e = fz_begin(f, OP_PIN);
+		e->a[0] = iova;
+		ret = vid_emu_pin(l->dev, iova, 1,
+				  VID_EMU_PIN_READ | VID_EMU_PIN_WRITE, NULL);
+		fz_end(f, e, ret);
+		return;
+	}
 	if (r < 50) {
 		uint64_t size = P * (1 + rnd(f, 4));
 		bool g;
@@ -3059,22 +3073,16 @@ static void life_use(struct fz *f, struct life *l, int k)
 			      VID_MAP_RW);
 		fz_end(f, e, ret);
 		if (!ret)
-			c->nmap++;
+			c->iova[c->nmap++ % 8] = iova;
 		if (!c->set)
 			fz_expect(f, -EINVAL, ret, "map without a driver");
-	} else if (r < 70) {
+	} else if (r < 80) {
 		e = fz_begin(f, OP_DIRTY);
 		ret = vid_dirty_op(c->fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START);
 		fz_end(f, e, ret);
 		fz_expect(f, !c->set ? -EINVAL :
 			  c->type == VFIO_TYPE1_IOMMU ? -EACCES : 0, ret,
 			  "start");
-	} else if (r < 85 && l->dev >= 0) {
-		e = fz_begin(f, OP_PIN);
-		e->a[0] = iova;
-		ret = vid_emu_pin(l->dev, iova, 1,
-				  VID_EMU_PIN_READ | VID_EMU_PIN_WRITE, NULL);
-		fz_end(f, e, ret);
 	} else if (r < 93) {
 		uint64_t ext = rnd(f, 12);
 
@@ -3091,36 +3099,56 @@ static void life_use(struct fz *f, struct life *l, int k)
 	}
 }
 
+/* A container to work with: mostly one that is set up, if any. */
+static int life_pick(struct fz *f, struct life *l)
+{
+	int k = rnd(f, LIFE_N), i;
+
+	if (chance(f, 1, 4))
+		return k;
+	for (i = 0; i < LIFE_N; i++) {
+		k = (k + 1) % LIFE_N;
+		if (l->c[k].fd >= 0 && l->c[k].set)
+			return k;
+	}
+	return k;
+}
+
 static void life_step(struct fz *f, struct life *l)
 {
 	unsigned int r = rnd(f, 100);
 	int k = rnd(f, LIFE_N), g = rnd(f, NG);
 	struct life_c *c = &l->c[k];
 
-	if (r < 8) {
+	if (r < 4) {
 		if (!c->exists)
 			life_open(f, l, k);
 		else if (c->fd >= 0)
 			life_close(f, l, k);
-	} else if (r < 12) {
+	} else if (r < 6) {
 		if (c->fd >= 0)
 			life_close(f, l, k);
-	} else if (r < 30) {
+	} else if (r < 20) {
 		if (c->fd < 0 && !c->exists)
 			life_open(f, l, k);
 		life_add(f, l, g, k);
-	} else if (r < 42) {
+	} else if (r < 25) {
 		life_del(f, l, g);
-	} else if (r < 58) {
-		if (c->fd >= 0)
+	} else if (r < 37) {
+		/* Mostly where a group waits for it. */
+		if (l->gin[g] >= 0 && !l->c[l->gin[g]].set && chance(f, 3, 4))
+			k = l->gin[g];
+		if (l->c[k].fd >= 0)
 			life_set_iommu(f, l, k);
-	} else if (r < 66) {
+	} else if (r < 45) {
 		if (l->dev < 0)
 			life_get_device(f, l);
-		else
+		else if (chance(f, 1, 3))
 			life_close_device(f, l);
-	} else if (c->fd >= 0) {
-		life_use(f, l, k);
+	} else {
+		k = life_pick(f, l);
+		if (l->c[k].fd >= 0)
+			life_use(f, l, k);
 	}
 }
 
