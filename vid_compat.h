@@ -34,52 +34,23 @@ enum vfio_group_type {
 };
 
 #if LINUX_VERSION_MAJOR == 6 && LINUX_VERSION_PATCHLEVEL == 12
-/*
- * Checked against Linux 6.12 (Debian linux-source-6.12 6.12.117):
- * drivers/vfio/vfio.h, struct vfio_iommu_driver_ops.
- */
+/* Checked against Linux 6.12 (Debian linux-source-6.12 6.12.117). */
 #define VID_KERNEL_6_12	1
-
-struct vfio_iommu_driver_ops {
-	char		*name;
-	struct module	*owner;
-	void		*(*open)(unsigned long arg);
-	void		(*release)(void *iommu_data);
-	long		(*ioctl)(void *iommu_data, unsigned int cmd,
-				 unsigned long arg);
-	int		(*attach_group)(void *iommu_data,
-					struct iommu_group *group,
-					enum vfio_group_type type);
-	void		(*detach_group)(void *iommu_data,
-					struct iommu_group *group);
-	int		(*pin_pages)(void *iommu_data,
-				     struct iommu_group *group,
-				     dma_addr_t user_iova, int npage, int prot,
-				     struct page **pages);
-	void		(*unpin_pages)(void *iommu_data,
-				       dma_addr_t user_iova, int npage);
-	void		(*register_device)(void *iommu_data,
-					   struct vfio_device *vdev);
-	void		(*unregister_device)(void *iommu_data,
-					     struct vfio_device *vdev);
-	int		(*dma_rw)(void *iommu_data, dma_addr_t user_iova,
-				  void *data, size_t count, bool write);
-	struct iommu_domain *(*group_iommu_domain)(void *iommu_data,
-						   struct iommu_group *group);
-};
-
 #elif LINUX_VERSION_MAJOR == 6 && LINUX_VERSION_PATCHLEVEL == 1
 /*
- * Checked against Linux 6.1 (Debian linux-source-6.1 6.1.192):
- * drivers/vfio/vfio.h, struct vfio_iommu_driver_ops, which ends with a
- * notify() callback the core calls when the container file closes.
+ * Checked against Linux 6.1 (Debian linux-source-6.1 6.1.192): the ops end
+ * with a notify() callback the core calls when the container file closes.
  */
 #define VID_KERNEL_6_1	1
 
 enum vfio_iommu_notify_type {
 	VFIO_IOMMU_CONTAINER_CLOSE = 0,
 };
+#else
+#error "vfio_iommu_dirty: unsupported kernel version; supported: Linux 6.1.x and 6.12.x"
+#endif
 
+/* drivers/vfio/vfio.h, struct vfio_iommu_driver_ops, of both kernels. */
 struct vfio_iommu_driver_ops {
 	char		*name;
 	struct module	*owner;
@@ -106,13 +77,11 @@ struct vfio_iommu_driver_ops {
 				  void *data, size_t count, bool write);
 	struct iommu_domain *(*group_iommu_domain)(void *iommu_data,
 						   struct iommu_group *group);
+#ifdef VID_KERNEL_6_1
 	void		(*notify)(void *iommu_data,
 				  enum vfio_iommu_notify_type event);
-};
-
-#else
-#error "vfio_iommu_dirty: unsupported kernel version; supported: Linux 6.1.x and 6.12.x"
 #endif
+};
 
 int vfio_register_iommu_driver(const struct vfio_iommu_driver_ops *ops);
 void vfio_unregister_iommu_driver(const struct vfio_iommu_driver_ops *ops);
