@@ -20,47 +20,6 @@
 
 #define NPAGES	16
 
-/* Send @fd over a unix socket. */
-static int send_fd(int sock, int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte = 'f';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -errno;
-}
-
-/* Receive a file descriptor from a unix socket; fd or -errno. */
-static int recv_fd(int sock)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm;
-	int fd;
-
-	if (recvmsg(sock, &msg, 0) != 1)
-		return -errno;
-	cm = CMSG_FIRSTHDR(&msg);
-	if (!cm || cm->cmsg_type != SCM_RIGHTS)
-		return -EPROTO;
-	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
-}
-
 /* Wait for @pid; its exit status, or -1 if it did not exit normally. */
 static int reap(pid_t pid)
 {
@@ -141,7 +100,7 @@ TEST_F(life, container_fd_passed)
 		close(sv[0]);
 		/* Forget the inherited fds: use only what arrives. */
 		vid_ctx_close(&ctx);
-		fd = recv_fd(sv[1]);
+		fd = vid_recv_fd(sv[1]);
 		if (fd < 0 || !mem)
 			_exit(2);
 		if (vid_map(fd, 0x200000, mem, NPAGES * VID_PAGE, VID_MAP_RW))
@@ -149,7 +108,7 @@ TEST_F(life, container_fd_passed)
 		_exit(vid_vmlck_kb() == NPAGES * 4 ? 0 : 4);
 	}
 	close(sv[1]);
-	VID_ASSERT_OK(send_fd(sv[0], ctx.container));
+	VID_ASSERT_OK(vid_send_fd(sv[0], ctx.container));
 	status = reap(pid);
 	close(sv[0]);
 	ASSERT_EQ(0, status);
@@ -188,13 +147,13 @@ TEST_F(life, owner_exits_after_passing)
 		if (vid_map(ctx.container, 0x300000, mem, NPAGES * VID_PAGE,
 			    VID_MAP_RW))
 			_exit(3);
-		if (send_fd(sv[1], ctx.container) || send_fd(sv[1], ctx.group))
+		if (vid_send_fd(sv[1], ctx.container) || vid_send_fd(sv[1], ctx.group))
 			_exit(4);
 		_exit(0);
 	}
 	close(sv[1]);
-	container = recv_fd(sv[0]);
-	group = recv_fd(sv[0]);
+	container = vid_recv_fd(sv[0]);
+	group = vid_recv_fd(sv[0]);
 	ASSERT_EQ(0, reap(pid));
 	close(sv[0]);
 	ASSERT_LE(0, container);
