@@ -55,14 +55,6 @@ KERNEL_LOG_PROBLEMS='BUG:|WARNING:|Oops|general protection fault|Call Trace|[Kk]
 # guest's own kmemleak verdict.
 DEBUG_LOG_PROBLEMS='KASAN|UBSAN|possible circular locking|possible recursive locking|inconsistent lock state|bad unlock balance|suspicious RCU usage|lock held when returning|list_(add|del) corruption|unreferenced object|kmemleak: .*(disabled|Cannot|[Ee]rror|pool empty)|INFO: task .* blocked|rcu: INFO|detected stalls'
 KMEMLEAK_CLEAN='vid: kmemleak: clean'
-# Warnings of the kernel itself (not of the module under test) that a test
-# provokes on purpose by failing allocations with fail-nth. They are
-# ignored, whole (from the WARNING line to its "end trace"), only between
-# "vid: expect-injected-failures begin" and "... end" (fail_nth_test):
-#  - the IOMMU core re-attaching a group's default domain when its DMA
-#    ownership is released (VFIO_GROUP_UNSET_CONTAINER) treats a failure
-#    as impossible and WARNs; Intel's attach can fail to allocate.
-INJECTED_FAILURE_WARNINGS='WARNING: .* at drivers/iommu/iommu[.]c:[0-9]+ __iommu_release_dma_ownership'
 DMAR_FAULT='DMAR:.*[Ff]ault'
 KVM_PROBE_TIMEOUT=40
 
@@ -399,27 +391,13 @@ exit_marker() {
 # ignored) between "vid: expect-dmar-fault begin" and "... end" lines.
 scan_console() {
 	tr -d '\r' <"$console_log" | awk -v bad="$KERNEL_LOG_PROBLEMS" \
-		-v dmar="$DMAR_FAULT" -v injected="$INJECTED_FAILURE_WARNINGS" \
+		-v dmar="$DMAR_FAULT" \
 		-v before=3 -v after=15 -v maxlines=300 '
 	{ line[NR] = $0 }
 	/vid: expect-dmar-fault begin/ { expect = 1; next }
 	/vid: expect-dmar-fault end/   { expect = 0; next }
-	/vid: expect-injected-failures begin/ { inject = 1; next }
-	/vid: expect-injected-failures end/   { inject = 0; skip = 0; next }
-	# A known warning inside the window is skipped to its "end trace";
-	# the start of any other report, the end of the window or 100 lines
-	# end the skip too, so that nothing else can hide behind it.
-	inject && $0 ~ injected { skip = 100; nskipped++; next }
-	skip > 0 && /---\[ end trace/ { skip = 0; next }
-	skip > 0 && !/cut here|BUG:|Oops|KASAN|WARNING:|INFO:|unreferenced object/ {
-		skip--
-		next
-	}
-	{ skip = 0 }
 	$0 ~ bad || ($0 ~ dmar && !expect) { hit[++nhits] = NR; ishit[NR] = 1 }
 	END {
-		if (nskipped > 0)
-			printf "guest-run: ignored %d kernel warning(s) that injected allocation failures provoke outside the module (INJECTED_FAILURE_WARNINGS)\n", nskipped
 		if (nhits == 0)
 			exit 0
 		printf "==== guest-run: kernel log problems (%d line(s)) ====\n", nhits

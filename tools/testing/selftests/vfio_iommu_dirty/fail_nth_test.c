@@ -6,7 +6,9 @@
  * device. It runs with this thread's fail-nth (/proc/self/task/TID/fail-nth,
  * see Documentation/fault-injection/fault-injection.rst) set to 1, then 2,
  * 3, ...: the kernel then fails the n-th slab allocation, page allocation
- * or user copy the call makes (failslab, fail_page_alloc, fail_usercopy).
+ * or user copy the call makes (failslab, fail_page_alloc, fail_usercopy)
+ * with the backend module on the stack: its own, and those of the IOMMU
+ * core and GUP working for it (see the knobs below for why only those).
  * The sweep ends at the first n the call does not reach; a call that fails
  * before that point with nothing injected is a test failure.
  *
@@ -30,6 +32,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,13 +61,10 @@
 #define DEBUGFS		"/sys/kernel/debug/vfio_iommu_dirty"
 #define FAULT_DEBUGFS	"/sys/kernel/debug"
 #define SNAP_MAX	16384
-/*
- * Around the sweeps, for the guest runner: the kernel's own warnings that
- * an injected failure provokes outside this module (see
- * INJECTED_FAILURE_WARNINGS in scripts/guest-run.sh) are expected here.
- */
-#define VID_INJECT_BEGIN	"vid: expect-injected-failures begin"
-#define VID_INJECT_END		"vid: expect-injected-failures end"
+/* Why the sweeps skip on a kernel without the stack filter. */
+#define NO_FILTER	"no fault-injection stack filter " \
+			"(CONFIG_FAULT_INJECTION_STACKTRACE_FILTER): a sweep " \
+			"would reach the IOMMU core's must-succeed paths"
 /* Seconds per test: a sweep is slow on TCG with KASAN and lockdep. */
 #define SWEEP_TIMEOUT	900
 
@@ -110,13 +110,29 @@ static bool nth_disarm(int fd)
 }
 
 /*
+ * The text of the backend module, as "0x..." strings for the stack filter
+ * knobs below; filled by module_text_range() before knobs_set().
+ */
+static char text_start[24], text_end[24];
+
+/*
  * Let fail-nth reach every allocation (by default failslab and
  * fail_page_alloc skip those that may sleep) and keep the forced failures
  * quiet: a stack dump per attempt would bury the kernel log.
+ *
+ * And count only the allocations and user copies made with the backend
+ * module on the stack (require-start/require-end): those are the failures
+ * the module must handle, whether it allocates itself or asks the IOMMU
+ * core or GUP to. The VFIO core's own allocations are left out: some of
+ * them reach IOMMU core paths that treat a failure as impossible (giving
+ * a released group its default domain back), and an injected failure
+ * there leaves the Intel driver inconsistent until the guest crashes.
+ * Knobs marked "filter" need CONFIG_FAULT_INJECTION_STACKTRACE_FILTER.
  */
 static struct knob {
 	const char *path;
 	const char *val;
+	bool filter;
 	char saved[32];
 	bool have;
 } knobs[] = {
@@ -127,7 +143,76 @@ static struct knob {
 	{ .path = "fail_page_alloc/min-order", .val = "0" },
 	{ .path = "fail_page_alloc/verbose", .val = "0" },
 	{ .path = "fail_usercopy/verbose", .val = "0" },
+	{ .path = "failslab/stacktrace-depth", .val = "32", .filter = true },
+	{ .path = "failslab/require-start", .val = text_start, .filter = true },
+	{ .path = "failslab/require-end", .val = text_end, .filter = true },
+	{ .path = "fail_page_alloc/stacktrace-depth", .val = "32", .filter = true },
+	{ .path = "fail_page_alloc/require-start", .val = text_start, .filter = true },
+	{ .path = "fail_page_alloc/require-end", .val = text_end, .filter = true },
+	{ .path = "fail_usercopy/stacktrace-depth", .val = "32", .filter = true },
+	{ .path = "fail_usercopy/require-start", .val = text_start, .filter = true },
+	{ .path = "fail_usercopy/require-end", .val = text_end, .filter = true },
 };
+
+/*
+ * [start, end) of the text of module @name, from /proc/kallsyms (root
+ * sees real addresses): from its lowest text symbol up to the first text
+ * symbol above its highest one that is not its own. 0 or -errno.
+ */
+static int module_text_range(const char *name, unsigned long *start,
+			     unsigned long *end)
+{
+	unsigned long lo = ULONG_MAX, hi = 0, next = ULONG_MAX, addr;
+	char line[512], tag[80], type;
+	FILE *fp;
+
+	snprintf(tag, sizeof(tag), "[%s]", name);
+	fp = fopen("/proc/kallsyms", "re");
+	if (!fp)
+		return -errno;
+	/* Two passes: the neighbour above can only be known after the first. */
+	while (fgets(line, sizeof(line), fp)) {
+		if (sscanf(line, "%lx %c", &addr, &type) != 2 ||
+		    (type != 't' && type != 'T') || !strstr(line, tag))
+			continue;
+		if (addr < lo)
+			lo = addr;
+		if (addr > hi)
+			hi = addr;
+	}
+	rewind(fp);
+	while (fgets(line, sizeof(line), fp)) {
+		if (sscanf(line, "%lx %c", &addr, &type) != 2 ||
+		    (type != 't' && type != 'T') || strstr(line, tag))
+			continue;
+		if (addr > hi && addr < next)
+			next = addr;
+		if (addr > lo && addr < hi) {
+			fclose(fp);
+			return -ERANGE;	/* not one block of text */
+		}
+	}
+	fclose(fp);
+	if (!lo || lo == ULONG_MAX)
+		return -ENOENT;	/* not loaded, or addresses hidden */
+	*start = lo;
+	/* The last function's size is unknown: up to the neighbour. */
+	*end = next - hi > (1UL << 20) ? hi + (1UL << 20) : next;
+	return 0;
+}
+
+/* Fill text_start/text_end for the backend module; 0 or -errno. */
+static int filter_prepare(void)
+{
+	unsigned long start, end;
+	int ret = module_text_range(vid_backend_module(), &start, &end);
+
+	if (ret)
+		return ret;
+	snprintf(text_start, sizeof(text_start), "%#lx", start);
+	snprintf(text_end, sizeof(text_end), "%#lx", end);
+	return 0;
+}
 
 static int knob_rw(const char *rel, char *get, size_t getlen, const char *put)
 {
@@ -153,7 +238,10 @@ static int knob_rw(const char *rel, char *get, size_t getlen, const char *put)
 	return 0;
 }
 
-/* Set the knobs that exist (fail_usercopy may not); 0 or -errno. */
+/*
+ * Set the knobs that exist (fail_usercopy may not); 0 or -errno, -ENOENT
+ * when the stack filter is missing.
+ */
 static int knobs_set(void)
 {
 	size_t i;
@@ -163,7 +251,9 @@ static int knobs_set(void)
 		struct knob *k = &knobs[i];
 
 		ret = knob_rw(k->path, k->saved, sizeof(k->saved), NULL);
-		if (ret == -ENOENT)
+		/* fail_usercopy may be missing, with its filter knobs. */
+		if (ret == -ENOENT &&
+		    (!k->filter || !strncmp(k->path, "fail_usercopy/", 14)))
 			continue;
 		if (ret)
 			return ret;
@@ -834,6 +924,7 @@ FIXTURE(fail_nth) {
 FIXTURE_SETUP(fail_nth)
 {
 	struct fn *f = &self->f;
+	int ret;
 
 	memset(f, 0, sizeof(*f));
 	vid_ctx_init(&f->edu);
@@ -842,10 +933,18 @@ FIXTURE_SETUP(fail_nth)
 	f->nth_fd = -1;
 	if (!vid_prepare(_metadata))
 		return;
-	vid_kmsg_write(VID_INJECT_BEGIN);
+	ret = filter_prepare();
+	ASSERT_EQ(0, ret) TH_LOG("text of %s in /proc/kallsyms: %s",
+				 vid_backend_module(), strerror(-ret));
+	/* A setup that stops early has no teardown: undo the knobs here. */
+	ret = knobs_set();
+	if (ret)
+		knobs_restore();
+	if (ret == -ENOENT)
+		SKIP(return, "%s", NO_FILTER);
+	ASSERT_EQ(0, ret) TH_LOG("fault-injection knobs: %s", strerror(-ret));
 	f->nth_fd = nth_open();
 	ASSERT_LE(0, f->nth_fd) TH_LOG("fail-nth: %s", strerror(-f->nth_fd));
-	VID_ASSERT_OK(knobs_set());
 	VID_ASSERT_OK(vid_acct_read(&f->base));
 	f->small = vid_alloc(SMALL_SIZE, 0x3c);
 	f->probe = vid_alloc(P, 0x77);
@@ -872,7 +971,6 @@ FIXTURE_TEARDOWN(fail_nth)
 	if (f->huge)
 		munmap(f->huge, HUGE_SIZE);
 	knobs_restore();
-	vid_kmsg_write(VID_INJECT_END);
 	if (f->small)
 		VID_EXPECT_ACCT(&f->base);
 }
