@@ -19,7 +19,6 @@
  * fell back to another driver) is never measured: the row says why.
  */
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +31,6 @@
 
 /* IOVA of the first mapping: 4 GiB, clear of the MSI window. */
 #define BENCH_IOVA		0x100000000ULL
-#define BENCH_DEBUGFS		"/sys/kernel/debug/vfio_iommu_dirty"
 #define BENCH_MAP_STRIDE	(2 * VID_PAGE)
 
 #ifndef MAP_HUGE_2MB
@@ -187,24 +185,15 @@ static int open_iommu(struct vid_ctx *ctx)
 	bool served;
 	int ret;
 
-	vid_ctx_init(ctx);
-	ret = vid_open_container();
-	if (ret < 0)
+	ret = vid_ctx_open(ctx, 0);	/* no type yet: set and checked below */
+	if (ret)
 		return ret;
-	ctx->container = ret;
-	ret = vid_open_group(ctx->container);
-	if (ret < 0)
-		goto err;
-	ctx->group = ret;
 	ret = vid_set_iommu(ctx->container, VFIO_TYPE1v2_IOMMU,
 			    backend_mod[bench_cur], &served);
 	if (!ret && !served)
 		ret = -ESRCH;
 	if (ret)
-		goto err;
-	return 0;
-err:
-	vid_ctx_close(ctx);
+		vid_ctx_close(ctx);
 	return ret;
 }
 
@@ -355,40 +344,6 @@ struct w1_kind {
 	double target;
 };
 
-/* Keys of this module's debugfs state file, for the notes. */
-static long ours_state(const char *key)
-{
-	char path[300], line[128];
-	size_t klen = strlen(key);
-	long val = -ENOENT;
-	struct dirent *de;
-	FILE *f = NULL;
-	DIR *dir;
-
-	dir = opendir(BENCH_DEBUGFS);
-	if (!dir)
-		return -errno;
-	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), BENCH_DEBUGFS "/%s/state",
-			 de->d_name);
-		f = fopen(path, "re");
-		break;
-	}
-	closedir(dir);
-	if (!f)
-		return -ENOENT;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			val = strtol(line + klen + 1, NULL, 0);
-			break;
-		}
-	}
-	fclose(f);
-	return val;
-}
-
 /*
  * Are the pinned-page and locked-memory counters back at @before? If not,
  * say so on @m (whose last sample is then not recorded). Return: true when
@@ -460,10 +415,10 @@ static void w1_one(const struct w1_kind *k, void *buf, const char *why)
 			goto out;
 		}
 		if (bench_cur == BENCH_OURS && bench_first_round() && !rep)
-			bench_note("%s: ours maps it with %ld 4K + %ld 2M + %ld 1G IOMMU pages",
-				   k->id, ours_state("iommu_pages_4K"),
-				   ours_state("iommu_pages_2M"),
-				   ours_state("iommu_pages_1G"));
+			bench_note("%s: ours maps it with %lld 4K + %lld 2M + %lld 1G IOMMU pages",
+				   k->id, vid_debugfs_state("iommu_pages_4K"),
+				   vid_debugfs_state("iommu_pages_2M"),
+				   vid_debugfs_state("iommu_pages_1G"));
 		bench_prof(mu, true);
 		t = bench_now_us();
 		ret = vid_unmap(ctx.container, BENCH_IOVA, size, &got);

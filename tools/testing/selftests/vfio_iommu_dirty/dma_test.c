@@ -62,41 +62,6 @@ FIXTURE_TEARDOWN(edu)
 	VID_EXPECT_ACCT(&self->base);
 }
 
-/* A byte pattern that differs per position and per @seed. */
-static void fill_pattern(uint8_t *p, size_t len, unsigned int seed)
-{
-	uint32_t x = 0x9e3779b9u * (seed + 1);
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 17;
-		x ^= x << 5;
-		p[i] = (uint8_t)x;
-	}
-}
-
-/* Index of the first byte of @p[0..len) that is not @v, or -1. */
-static long first_not(const uint8_t *p, size_t len, uint8_t v)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != v)
-			return (long)i;
-	return -1;
-}
-
-static long first_diff(const uint8_t *x, const uint8_t *y, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (x[i] != y[i])
-			return (long)i;
-	return -1;
-}
-
 /*
  * Start a device write that the IOMMU must block, inside the kernel log
  * markers, and wait (bounded) for the fault report so that it lands
@@ -137,7 +102,7 @@ TEST_F(edu, dma_round_trip)
 	const uint64_t b_off = P + 0xe00;	/* crosses into page 2 */
 	long bad;
 
-	fill_pattern(self->a, BUF_SIZE, 1);
+	vid_fill_pattern(self->a, BUF_SIZE, 1);
 	memset(self->b, 0x5a, BUF_SIZE);
 	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->a, BUF_SIZE,
 			      VFIO_DMA_MAP_FLAG_READ));
@@ -148,20 +113,20 @@ TEST_F(edu, dma_round_trip)
 				  false));
 	VID_ASSERT_OK(vid_edu_dma(&self->edu, IOVA_B + b_off, 0, XFER, true));
 
-	bad = first_diff(self->b + b_off, self->a + a_off, XFER);
+	bad = vid_first_diff(self->b + b_off, self->a + a_off, XFER);
 	ASSERT_EQ(-1, bad) TH_LOG("byte %ld: got 0x%02x want 0x%02x", bad,
 				  self->b[b_off + bad], self->a[a_off + bad]);
 	/* Nothing outside the transfer was touched. */
-	ASSERT_EQ(-1, first_not(self->b, b_off, 0x5a));
-	ASSERT_EQ(-1, first_not(self->b + b_off + XFER,
-				BUF_SIZE - b_off - XFER, 0x5a));
+	ASSERT_EQ(-1, vid_first_not(self->b, b_off, 0x5a));
+	ASSERT_EQ(-1, vid_first_not(self->b + b_off + XFER,
+				    BUF_SIZE - b_off - XFER, 0x5a));
 
 	/* A second pattern, other offsets: the data really moves each time. */
-	fill_pattern(self->a, BUF_SIZE, 2);
+	vid_fill_pattern(self->a, BUF_SIZE, 2);
 	VID_ASSERT_OK(vid_edu_dma(&self->edu, IOVA_A, 1024, XFER, false));
 	VID_ASSERT_OK(vid_edu_dma(&self->edu, IOVA_B + 3 * P, 1024, XFER,
 				  true));
-	ASSERT_EQ(-1, first_diff(self->b + 3 * P, self->a, XFER));
+	ASSERT_EQ(-1, vid_first_diff(self->b + 3 * P, self->a, XFER));
 
 	VID_ASSERT_UNMAP(self->ctx.container, IOVA_A, BUF_SIZE, BUF_SIZE);
 	VID_ASSERT_UNMAP(self->ctx.container, IOVA_B, BUF_SIZE, BUF_SIZE);
@@ -176,7 +141,7 @@ TEST_F(edu, dma_readonly_mapping_not_written)
 	bool seen;
 	long bad;
 
-	fill_pattern(self->a, BUF_SIZE, 3);
+	vid_fill_pattern(self->a, BUF_SIZE, 3);
 	memset(self->b, 0x5a, BUF_SIZE);
 	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->a, BUF_SIZE,
 			      VFIO_DMA_MAP_FLAG_READ));
@@ -187,10 +152,10 @@ TEST_F(edu, dma_readonly_mapping_not_written)
 	VID_ASSERT_OK(vid_edu_dma(&self->edu, IOVA_A, 0, XFER, false));
 
 	VID_ASSERT_OK(vid_edu_dma(&self->edu, IOVA_C, 0, XFER, true));
-	ASSERT_EQ(-1, first_diff(self->c, self->a, XFER));
+	ASSERT_EQ(-1, vid_first_diff(self->c, self->a, XFER));
 
 	VID_ASSERT_OK(blocked_write(&self->edu, IOVA_B, &seen));
-	bad = first_not(self->b, BUF_SIZE, 0x5a);
+	bad = vid_first_not(self->b, BUF_SIZE, 0x5a);
 	ASSERT_EQ(-1, bad) TH_LOG("byte %ld of the read-only buffer changed",
 				  bad);
 	EXPECT_TRUE(seen) TH_LOG("no DMAR fault reported for the write");
@@ -206,7 +171,7 @@ TEST_F(edu, dma_after_unmap_not_written)
 	bool seen;
 	long bad;
 
-	fill_pattern(self->a, BUF_SIZE, 4);
+	vid_fill_pattern(self->a, BUF_SIZE, 4);
 	memset(self->b, 0, BUF_SIZE);
 	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->a, BUF_SIZE,
 			      VFIO_DMA_MAP_FLAG_READ));
@@ -216,16 +181,16 @@ TEST_F(edu, dma_after_unmap_not_written)
 	/* While mapped, the write lands. */
 	VID_ASSERT_OK(vid_edu_dma(&self->edu, IOVA_A, 0, XFER, false));
 	VID_ASSERT_OK(vid_edu_dma(&self->edu, IOVA_B, 0, XFER, true));
-	ASSERT_EQ(-1, first_diff(self->b, self->a, XFER));
+	ASSERT_EQ(-1, vid_first_diff(self->b, self->a, XFER));
 
 	VID_ASSERT_UNMAP(self->ctx.container, IOVA_B, BUF_SIZE, BUF_SIZE);
 	memset(self->b, 0xc3, BUF_SIZE);
 
 	/* New data in the device, written to the IOVA that is gone. */
-	fill_pattern(self->a, BUF_SIZE, 5);
+	vid_fill_pattern(self->a, BUF_SIZE, 5);
 	VID_ASSERT_OK(vid_edu_dma(&self->edu, IOVA_A, 0, XFER, false));
 	VID_ASSERT_OK(blocked_write(&self->edu, IOVA_B, &seen));
-	bad = first_not(self->b, BUF_SIZE, 0xc3);
+	bad = vid_first_not(self->b, BUF_SIZE, 0xc3);
 	ASSERT_EQ(-1, bad) TH_LOG("byte %ld changed after unmap", bad);
 	EXPECT_TRUE(seen) TH_LOG("no DMAR fault reported for the write");
 

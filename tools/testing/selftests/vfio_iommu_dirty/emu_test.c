@@ -62,40 +62,6 @@
 	ASSERT_EQ(__b->pinned + (long)(_pins), __now.pinned);		\
 } while (0)
 
-/* A byte pattern that differs per position and per @seed. */
-static void fill_pattern(uint8_t *p, size_t len, unsigned int seed)
-{
-	uint32_t x = 0x9e3779b9u * (seed + 1);
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 17;
-		x ^= x << 5;
-		p[i] = (uint8_t)x;
-	}
-}
-
-static long first_diff(const uint8_t *x, const uint8_t *y, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (x[i] != y[i])
-			return (long)i;
-	return -1;
-}
-
-static long first_not(const uint8_t *p, size_t len, uint8_t v)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != v)
-			return (long)i;
-	return -1;
-}
-
 /* Page frame number behind @addr, from /proc/self/pagemap (root only). */
 static int pagemap_pfn(const void *addr, uint64_t *pfn)
 {
@@ -205,26 +171,26 @@ TEST_F(emu, pin_returns_buffer_pages)
 	}
 
 	/* CPU writes, the device reads through its pinned pages. */
-	fill_pattern(self->a, BUF_SIZE, 1);
+	vid_fill_pattern(self->a, BUF_SIZE, 1);
 	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_A, got, BUF_SIZE,
 				 VID_EMU_RW_PINNED));
-	bad = first_diff(got, self->a, BUF_SIZE);
+	bad = vid_first_diff(got, self->a, BUF_SIZE);
 	ASSERT_EQ(-1, bad) TH_LOG("byte %ld differs", bad);
 
 	/* The device writes through its pinned pages, the CPU reads. */
 	memcpy(before, self->a, BUF_SIZE);
-	fill_pattern(data, sizeof(data), 2);
+	vid_fill_pattern(data, sizeof(data), 2);
 	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_A + off, data, sizeof(data),
 				 VID_EMU_RW_PINNED | VID_EMU_RW_WRITE));
-	ASSERT_EQ(-1, first_diff(self->a + off, data, sizeof(data)));
-	ASSERT_EQ(-1, first_diff(self->a, before, off));
-	ASSERT_EQ(-1, first_diff(self->a + off + sizeof(data),
-				 before + off + sizeof(data),
-				 BUF_SIZE - off - sizeof(data)));
+	ASSERT_EQ(-1, vid_first_diff(self->a + off, data, sizeof(data)));
+	ASSERT_EQ(-1, vid_first_diff(self->a, before, off));
+	ASSERT_EQ(-1, vid_first_diff(self->a + off + sizeof(data),
+				     before + off + sizeof(data),
+				     BUF_SIZE - off - sizeof(data)));
 
 	/* The same bytes through dma_rw, i.e. through the owner's mm. */
 	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_A + off, got, sizeof(data), 0));
-	ASSERT_EQ(-1, first_diff(got, data, sizeof(data)));
+	ASSERT_EQ(-1, vid_first_diff(got, data, sizeof(data)));
 
 	VID_ASSERT_OK(vid_emu_unpin(dev, IOVA_A, BUF_PAGES));
 	EMU_ASSERT_PINS(dev, 0, 0);
@@ -297,14 +263,14 @@ TEST_F(emu, rw_write_lands_in_buffer)
 	memset(self->a, 0x5a, BUF_SIZE);
 	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->a, BUF_SIZE,
 			      VID_MAP_RW));
-	fill_pattern(data, sizeof(data), 3);
+	vid_fill_pattern(data, sizeof(data), 3);
 	VID_ASSERT_OK(vid_emu_rw(self->ctx.device, IOVA_A + off, data,
 				 sizeof(data), VID_EMU_RW_WRITE));
-	bad = first_diff(self->a + off, data, sizeof(data));
+	bad = vid_first_diff(self->a + off, data, sizeof(data));
 	ASSERT_EQ(-1, bad) TH_LOG("byte %ld differs", bad);
-	ASSERT_EQ(-1, first_not(self->a, off, 0x5a));
-	ASSERT_EQ(-1, first_not(self->a + off + sizeof(data),
-				BUF_SIZE - off - sizeof(data), 0x5a));
+	ASSERT_EQ(-1, vid_first_not(self->a, off, 0x5a));
+	ASSERT_EQ(-1, vid_first_not(self->a + off + sizeof(data),
+				    BUF_SIZE - off - sizeof(data), 0x5a));
 	/* dma_rw pins nothing. */
 	EMU_ASSERT_ACCT(&self->base, 0, 0);
 	EMU_ASSERT_PINS(self->ctx.device, 0, 0);
@@ -319,18 +285,18 @@ TEST_F(emu, rw_read_returns_buffer)
 	uint8_t got[P + 500];
 	long bad;
 
-	fill_pattern(self->a, BUF_SIZE, 4);
+	vid_fill_pattern(self->a, BUF_SIZE, 4);
 	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->a, BUF_SIZE,
 			      VID_MAP_RW));
 	memset(got, 0, sizeof(got));
 	VID_ASSERT_OK(vid_emu_rw(self->ctx.device, IOVA_A + off, got, len, 0));
-	bad = first_diff(got, self->a + off, len);
+	bad = vid_first_diff(got, self->a + off, len);
 	ASSERT_EQ(-1, bad) TH_LOG("byte %ld differs", bad);
 
 	/* The whole mapping in one call. */
 	VID_ASSERT_OK(vid_emu_rw(self->ctx.device, IOVA_A, self->b, BUF_SIZE,
 				 0));
-	ASSERT_EQ(-1, first_diff(self->b, self->a, BUF_SIZE));
+	ASSERT_EQ(-1, vid_first_diff(self->b, self->a, BUF_SIZE));
 	VID_ASSERT_UNMAP(self->ctx.container, IOVA_A, BUF_SIZE, BUF_SIZE);
 }
 
@@ -347,16 +313,16 @@ TEST_F(emu, rw_spans_two_mappings)
 	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A + BUF_SIZE, self->b,
 			      BUF_SIZE, VID_MAP_RW));
 
-	fill_pattern(data, sizeof(data), 5);
+	vid_fill_pattern(data, sizeof(data), 5);
 	VID_ASSERT_OK(vid_emu_rw(self->ctx.device, iova, data, sizeof(data),
 				 VID_EMU_RW_WRITE));
-	ASSERT_EQ(-1, first_diff(self->a + BUF_SIZE - 1000, data, 1000));
-	ASSERT_EQ(-1, first_diff(self->b, data + 1000, 1000));
-	ASSERT_EQ(-1, first_not(self->a, BUF_SIZE - 1000, 0x11));
-	ASSERT_EQ(-1, first_not(self->b + 1000, BUF_SIZE - 1000, 0x22));
+	ASSERT_EQ(-1, vid_first_diff(self->a + BUF_SIZE - 1000, data, 1000));
+	ASSERT_EQ(-1, vid_first_diff(self->b, data + 1000, 1000));
+	ASSERT_EQ(-1, vid_first_not(self->a, BUF_SIZE - 1000, 0x11));
+	ASSERT_EQ(-1, vid_first_not(self->b + 1000, BUF_SIZE - 1000, 0x22));
 
 	VID_ASSERT_OK(vid_emu_rw(self->ctx.device, iova, got, sizeof(got), 0));
-	ASSERT_EQ(-1, first_diff(got, data, sizeof(got)));
+	ASSERT_EQ(-1, vid_first_diff(got, data, sizeof(got)));
 
 	VID_ASSERT_UNMAP(self->ctx.container, IOVA_A, 2 * BUF_SIZE,
 			 2 * BUF_SIZE);
@@ -391,7 +357,7 @@ TEST_F(emu, outside_mapping)
 					  sizeof(data), VID_EMU_RW_WRITE));
 	VID_ASSERT_ERR(EINVAL, vid_emu_rw(dev, IOVA_A - 32, data,
 					  sizeof(data), VID_EMU_RW_WRITE));
-	ASSERT_EQ(-1, first_not(self->a, BUF_SIZE, 0x5a));
+	ASSERT_EQ(-1, vid_first_not(self->a, BUF_SIZE, 0x5a));
 	/*
 	 * Running off the end fails too (in-tree has written the part
 	 * inside the mapping by then, so only the errno is checked).
@@ -416,7 +382,7 @@ TEST_F(emu, protection)
 	int dev = self->ctx.device;
 	uint8_t data[256], got[256];
 
-	fill_pattern(self->a, BUF_SIZE, 6);
+	vid_fill_pattern(self->a, BUF_SIZE, 6);
 	memset(self->b, 0x77, BUF_SIZE);
 	memset(data, 0xee, sizeof(data));
 	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->a, BUF_SIZE,
@@ -430,7 +396,7 @@ TEST_F(emu, protection)
 	VID_ASSERT_ERR(EPERM, vid_emu_pin(dev, IOVA_A, 1, PIN_RW, NULL));
 	VID_ASSERT_OK(vid_emu_pin(dev, IOVA_A, 1, VID_EMU_PIN_READ, NULL));
 	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_A, got, sizeof(got), 0));
-	ASSERT_EQ(-1, first_diff(got, self->a, sizeof(got)));
+	ASSERT_EQ(-1, vid_first_diff(got, self->a, sizeof(got)));
 	VID_ASSERT_ERR(EPERM, vid_emu_rw(dev, IOVA_A, data, sizeof(data),
 					 VID_EMU_RW_WRITE));
 	/* The test device keeps the same rule for its pinned pages. */
@@ -439,8 +405,8 @@ TEST_F(emu, protection)
 					 VID_EMU_RW_PINNED));
 	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_A, got, sizeof(got),
 				 VID_EMU_RW_PINNED));
-	ASSERT_EQ(-1, first_diff(got, self->a, sizeof(got)));
-	ASSERT_EQ(-1, first_not(data, sizeof(data), 0xee));
+	ASSERT_EQ(-1, vid_first_diff(got, self->a, sizeof(got)));
+	ASSERT_EQ(-1, vid_first_not(data, sizeof(data), 0xee));
 
 	/* Write-only mapping. */
 	VID_ASSERT_ERR(EPERM, vid_emu_pin(dev, IOVA_B, 1, VID_EMU_PIN_READ,
@@ -449,12 +415,12 @@ TEST_F(emu, protection)
 	VID_ASSERT_ERR(EPERM, vid_emu_rw(dev, IOVA_B, got, sizeof(got), 0));
 	VID_ASSERT_ERR(EPERM, vid_emu_rw(dev, IOVA_B, data, sizeof(data),
 					 VID_EMU_RW_WRITE));
-	ASSERT_EQ(-1, first_not(self->b, BUF_SIZE, 0x77));
+	ASSERT_EQ(-1, vid_first_not(self->b, BUF_SIZE, 0x77));
 
 	/* The page pinned for writing takes writes through the pin. */
 	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_B + 100, data, sizeof(data),
 				 VID_EMU_RW_WRITE | VID_EMU_RW_PINNED));
-	ASSERT_EQ(-1, first_diff(self->b + 100, data, sizeof(data)));
+	ASSERT_EQ(-1, vid_first_diff(self->b + 100, data, sizeof(data)));
 
 	EMU_ASSERT_PINS(dev, 2, 2);
 	VID_ASSERT_OK(vid_emu_unpin_all(dev));
@@ -849,24 +815,24 @@ TEST(emu_with_edu)
 	EMU_ASSERT_ACCT(&base, BUF_SIZE / 1024, BUF_PAGES + 2);
 
 	/* The test device writes, edu copies, the CPU and the device read. */
-	fill_pattern(data, sizeof(data), 7);
+	vid_fill_pattern(data, sizeof(data), 7);
 	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_A + P, data, xfer,
 				 VID_EMU_RW_WRITE));
 	VID_ASSERT_OK(vid_edu_dma(&edu, IOVA_A + P, 0, xfer, false));
 	VID_ASSERT_OK(vid_edu_dma(&edu, IOVA_A + 4 * P + 512, 0, xfer, true));
-	bad = first_diff(buf + 4 * P + 512, data, xfer);
+	bad = vid_first_diff(buf + 4 * P + 512, data, xfer);
 	ASSERT_EQ(-1, bad) TH_LOG("byte %ld differs", bad);
 	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_A + 4 * P + 512, got, xfer, 0));
-	ASSERT_EQ(-1, first_diff(got, data, xfer));
+	ASSERT_EQ(-1, vid_first_diff(got, data, xfer));
 
 	/* edu writes into a page the test device holds pinned. */
-	fill_pattern(data, sizeof(data), 8);
+	vid_fill_pattern(data, sizeof(data), 8);
 	memcpy(buf + 6 * P, data, xfer);
 	VID_ASSERT_OK(vid_edu_dma(&edu, IOVA_A + 6 * P, 0, xfer, false));
 	VID_ASSERT_OK(vid_edu_dma(&edu, IOVA_A + P, 0, xfer, true));
 	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_A + P, got, xfer,
 				 VID_EMU_RW_PINNED));
-	ASSERT_EQ(-1, first_diff(got, data, xfer));
+	ASSERT_EQ(-1, vid_first_diff(got, data, xfer));
 
 	VID_ASSERT_UNMAP(ctx.container, IOVA_A, BUF_SIZE, BUF_SIZE);
 	VID_ASSERT_OK(vid_emu_status(dev, &st, false));

@@ -564,23 +564,14 @@ static bool has_name(const struct names *c, const char *name)
 /* @key from <container>/state; 0 or -errno. */
 static int state_get(const char *id, const char *key, unsigned long long *val)
 {
-	size_t klen = strlen(key);
-	char path[128], line[128];
-	int ret = -ENOENT;
-	FILE *f;
+	char path[128];
+	long long v;
+	int ret;
 
 	snprintf(path, sizeof(path), DEBUGFS "/%s/state", id);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, key, klen) || line[klen] != ':')
-			continue;
-		*val = strtoull(line + klen + 1, NULL, 0);
-		ret = 0;
-		break;
-	}
-	fclose(f);
+	ret = vid_file_key(path, key, &v);
+	if (!ret)
+		*val = v;
 	return ret;
 }
 

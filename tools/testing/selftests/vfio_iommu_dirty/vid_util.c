@@ -465,6 +465,40 @@ void vid_free(void *p, size_t size)
 		munmap(p, size);
 }
 
+void vid_fill_pattern(uint8_t *p, size_t len, unsigned int seed)
+{
+	uint32_t x = 0x9e3779b9u * (seed + 1);
+	size_t i;
+
+	/* xorshift32 from a start that depends on @seed. */
+	for (i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (uint8_t)x;
+	}
+}
+
+long vid_first_diff(const uint8_t *x, const uint8_t *y, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (x[i] != y[i])
+			return (long)i;
+	return -1;
+}
+
+long vid_first_not(const uint8_t *p, size_t len, uint8_t v)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != v)
+			return (long)i;
+	return -1;
+}
+
 /* ---------------------------------------------------------------------- */
 /* accounting                                                             */
 /* ---------------------------------------------------------------------- */
@@ -893,26 +927,35 @@ int vid_emu_status(int dev, struct vid_emu_status *st, bool reset)
 /* other processes                                                        */
 /* ---------------------------------------------------------------------- */
 
-long vid_proc_status_kb(int pid, const char *field)
+int vid_file_key(const char *path, const char *key, long long *val)
 {
-	size_t flen = strlen(field);
-	char path[64], line[256];
-	long v = -ENOENT;
+	size_t klen = strlen(key);
+	char line[256];
+	int ret = -ENOENT;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, field, flen) || line[flen] != ':')
+		if (strncmp(line, key, klen) || line[klen] != ':')
 			continue;
-		if (sscanf(line + flen + 1, "%ld", &v) != 1)
-			v = -EINVAL;
+		ret = sscanf(line + klen + 1, "%lli", val) == 1 ? 0 : -EINVAL;
 		break;
 	}
 	fclose(f);
-	return v;
+	return ret;
+}
+
+long vid_proc_status_kb(int pid, const char *field)
+{
+	char path[64];
+	long long v;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	ret = vid_file_key(path, field, &v);
+	return ret ? ret : (long)v;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1098,27 +1141,14 @@ long vid_debugfs_read(const char *name)
 
 long long vid_debugfs_state(const char *key)
 {
-	char path[PATH_MAX], line[256];
-	size_t klen = strlen(key);
-	long long v = -ENOENT;
-	FILE *f;
+	char path[PATH_MAX];
+	long long v;
 	int ret;
 
 	ret = debugfs_only_file("state", path, sizeof(path));
-	if (ret)
-		return ret;
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, key, klen) || line[klen] != ':')
-			continue;
-		if (sscanf(line + klen + 1, "%lli", &v) != 1)
-			v = -EINVAL;
-		break;
-	}
-	fclose(f);
-	return v;
+	if (!ret)
+		ret = vid_file_key(path, key, &v);
+	return ret ? ret : v;
 }
 
 /* ---------------------------------------------------------------------- */

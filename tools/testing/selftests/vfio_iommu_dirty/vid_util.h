@@ -116,6 +116,12 @@ int vid_unmap_raw(int container, uint32_t argsz, uint32_t flags,
 /* Anonymous private memory, populated, filled with @fill; NULL on error. */
 void *vid_alloc(size_t size, int fill);
 void vid_free(void *p, size_t size);
+/* A byte pattern that differs per position and per @seed. */
+void vid_fill_pattern(uint8_t *p, size_t len, unsigned int seed);
+/* Index of the first byte where @x and @y differ, or -1. */
+long vid_first_diff(const uint8_t *x, const uint8_t *y, size_t len);
+/* Index of the first byte of @p that is not @v, or -1. */
+long vid_first_not(const uint8_t *p, size_t len, uint8_t v);
 
 /* --- accounting -------------------------------------------------------- */
 
@@ -290,6 +296,12 @@ int vid_kmsg_problems(int fd, char *first, size_t len);
 
 /* --- other processes ---------------------------------------------------- */
 
+/*
+ * The number after "@key:" on the first line of the text file @path that
+ * starts so (decimal, or hex with 0x), into *@val: 0, -ENOENT when no line
+ * has @key, -EINVAL when no number follows, other -errno.
+ */
+int vid_file_key(const char *path, const char *key, long long *val);
 /*
  * The value of @field (e.g. "VmLck") in /proc/@pid/status, in the unit the
  * kernel prints it (kB for the Vm* fields), or -errno.
