@@ -35,16 +35,12 @@ FIXTURE(demu) {
 
 FIXTURE_SETUP(demu)
 {
-	bool served;
-
 	vid_ctx_init(&self->ctx);
 	self->mem = NULL;
 	if (!vid_emu_prepare(_metadata))
 		return;
 	VID_ASSERT_OK(vid_acct_read(&self->base));
-	VID_ASSERT_OK(vid_emu_ctx_open(&self->ctx, VID_EMU_DEV0,
-				       VFIO_TYPE1v2_IOMMU, &served));
-	if (!vid_emu_served(_metadata, served))
+	if (!vid_emu_open(_metadata, &self->ctx, VFIO_TYPE1v2_IOMMU))
 		return;
 	self->dev = self->ctx.device;
 	self->mem = vid_alloc(NPAGES * P, 0x5c);

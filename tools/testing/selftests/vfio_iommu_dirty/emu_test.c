@@ -94,17 +94,13 @@ FIXTURE(emu) {
 
 FIXTURE_SETUP(emu)
 {
-	bool served;
-
 	vid_ctx_init(&self->ctx);
 	self->a = NULL;
 	self->b = NULL;
 	if (!vid_emu_prepare(_metadata))
 		return;
 	VID_ASSERT_OK(vid_acct_read(&self->base));
-	VID_ASSERT_OK(vid_emu_ctx_open(&self->ctx, VID_EMU_DEV0,
-				       VFIO_TYPE1v2_IOMMU, &served));
-	if (!vid_emu_served(_metadata, served))
+	if (!vid_emu_open(_metadata, &self->ctx, VFIO_TYPE1v2_IOMMU))
 		return;
 	self->a = vid_alloc(BUF_SIZE, 0);
 	self->b = vid_alloc(BUF_SIZE, 0);
@@ -744,15 +740,12 @@ TEST(emu_v1_container)
 {
 	struct vid_acct base;
 	struct vid_ctx ctx;
-	bool served;
 	uint8_t *buf;
 
 	if (!vid_emu_prepare(_metadata))
 		return;
 	VID_ASSERT_OK(vid_acct_read(&base));
-	VID_ASSERT_OK(vid_emu_ctx_open(&ctx, VID_EMU_DEV0, VFIO_TYPE1_IOMMU,
-				       &served));
-	if (!vid_emu_served(_metadata, served))
+	if (!vid_emu_open(_metadata, &ctx, VFIO_TYPE1_IOMMU))
 		return;
 	buf = vid_alloc(BUF_SIZE, 0x42);
 	ASSERT_NE(NULL, buf);

@@ -984,14 +984,11 @@ static void open_edu(struct __test_metadata *_metadata, struct fn *f)
 /* The emulated container, served by the backend under test. */
 static bool open_emu(struct __test_metadata *_metadata, struct fn *f)
 {
-	bool served;
 	int ret;
 
 	ret = vid_emu_load();
 	ASSERT_EQ(0, ret) TH_LOG("loading %s: %s", VID_EMU_KO, strerror(-ret));
-	VID_ASSERT_OK(vid_emu_ctx_open(&f->emu, VID_EMU_DEV0,
-				       VFIO_TYPE1v2_IOMMU, &served));
-	return vid_emu_served(_metadata, served);
+	return vid_emu_open(_metadata, &f->emu, VFIO_TYPE1v2_IOMMU);
 }
 
 #define SWEEP(...) do {							\

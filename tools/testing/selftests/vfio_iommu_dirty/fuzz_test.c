@@ -3295,7 +3295,6 @@ TEST(vaddr_at_the_top)
 	struct vid_acct base;
 	struct vid_ctx ctx;
 	int group;
-	bool served;
 
 	if (!vid_emu_prepare(_metadata))
 		return;
@@ -3317,9 +3316,7 @@ TEST(vaddr_at_the_top)
 	vid_ctx_close(&ctx);
 
 	/* No domain yet: nothing is pinned, the mapping is taken. */
-	VID_ASSERT_OK(vid_emu_ctx_open(&ctx, VID_EMU_DEV0, VFIO_TYPE1v2_IOMMU,
-				       &served));
-	if (!vid_emu_served(_metadata, served))
+	if (!vid_emu_open(_metadata, &ctx, VFIO_TYPE1v2_IOMMU))
 		return;
 	VID_ASSERT_OK(vid_map(ctx.container, WIN, (void *)(uintptr_t)(0 - P),
 			      P, VID_MAP_RW));
@@ -3350,7 +3347,6 @@ TEST(mapping_at_the_top)
 	struct vid_ctx ctx;
 	uint64_t bits, got;
 	char problem[512];
-	bool served;
 	int kmsg;
 
 	if (!vid_emu_prepare(_metadata))
@@ -3360,9 +3356,7 @@ TEST(mapping_at_the_top)
 	kmsg = vid_kmsg_open();
 	ASSERT_LE(0, kmsg);
 	VID_ASSERT_OK(vid_acct_read(&base));
-	VID_ASSERT_OK(vid_emu_ctx_open(&ctx, VID_EMU_DEV0, VFIO_TYPE1v2_IOMMU,
-				       &served));
-	if (!vid_emu_served(_metadata, served))
+	if (!vid_emu_open(_metadata, &ctx, VFIO_TYPE1v2_IOMMU))
 		return;
 	mem = vid_alloc(size, 0x7a);
 	ASSERT_NE(NULL, mem);

@@ -119,4 +119,18 @@ static inline bool vid_emu_served(struct __test_metadata *_metadata, bool served
 	     VID_MOD_OURS, VID_MOD_TYPE1);
 }
 
+/*
+ * A container of @type with the test device vid-emu.0 in it, served
+ * by the backend under test: true, or false after SKIP when
+ * the VFIO core gave the container to another driver. Asserts the open.
+ */
+static inline bool vid_emu_open(struct __test_metadata *_metadata,
+				struct vid_ctx *ctx, int type)
+{
+	bool served;
+
+	VID_ASSERT_OK(vid_emu_ctx_open(ctx, VID_EMU_DEV0, type, &served));
+	return vid_emu_served(_metadata, served);
+}
+
 #endif /* VID_TEST_H */
