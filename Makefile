@@ -28,9 +28,14 @@ PWD_ := $(CURDIR)
 BUILD := $(PWD_)/build
 
 # KVER: a kernel release, or a series (6.12, 6.1) meaning the newest
-# release of it with headers installed. Default: 6.12.
+# release of it with headers installed. Default: 6.12. The series is
+# resolved here, when make reads this file, which on a fresh machine is
+# before "deps" has installed any headers; KVER_SERIES keeps what was
+# asked for so that the targets needing deps can have it resolved again
+# by a second make once the headers are there (DEPS_TARGETS below).
 KVER ?= 6.12
 ifeq ($(words $(subst ., ,$(KVER))),2)
+KVER_SERIES := $(KVER)
 override KVER := $(shell ls -d /lib/modules/$(KVER).*/build 2>/dev/null | \
 		sed 's|/lib/modules/||; s|/build||' | sort -V | tail -n1)
 endif
@@ -76,13 +81,27 @@ payload: modules selftests
 	@mkdir -p $(BUILD)/payload
 	@cp $(PWD_)/$(MODULE) $(BUILD)/payload/
 
-check: deps
+# The targets that need Debian's packages. This make has resolved KVER
+# (and with it KDIR, and the KVER every script and make below gets from
+# the environment) before deps ran: on a machine without the headers, to
+# nothing. So deps runs first, then a second make reads this file again,
+# resolves KVER from the series asked for and does the work. That make
+# and every make under it see VID_DEPS_DONE=1 (in MAKEFLAGS) and go
+# straight to the work; "make check VID_DEPS_DONE=1" skips deps.
+DEPS_TARGETS := check check-debug demo bench bench-quick install-check
+
+ifeq ($(VID_DEPS_DONE),)
+$(DEPS_TARGETS): deps
+	@$(MAKE) --no-print-directory VID_DEPS_DONE=1 \
+		KVER=$(or $(KVER_SERIES),$(KVER)) $@
+else
+check:
 	@$(PWD_)/scripts/check.sh
 
-check-debug: deps
+check-debug:
 	@$(PWD_)/scripts/check.sh --debug
 
-demo: deps
+demo:
 	@$(PWD_)/scripts/demo.sh
 
 bench:
@@ -90,6 +109,10 @@ bench:
 
 bench-quick:
 	@$(PWD_)/scripts/bench.sh --quick
+
+install-check:
+	@$(PWD_)/scripts/install-check.sh
+endif
 
 # INSTALL_MOD_PATH (a staging root) is passed through to kbuild.
 install: modules
@@ -109,9 +132,6 @@ clean:
 # The kernel release the build uses (for scripts).
 print-kver:
 	@echo $(KVER)
-
-install-check: deps
-	@$(PWD_)/scripts/install-check.sh
 
 help:
 	@sed -n '3,20p' $(PWD_)/Makefile | sed 's/^# \{0,1\}//'
