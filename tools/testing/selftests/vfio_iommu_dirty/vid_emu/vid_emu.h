@@ -27,8 +27,16 @@
 
 #include <linux/mutex.h>
 #include <linux/types.h>
+#include <linux/version.h>
 #include <linux/vfio.h>
 #include <linux/xarray.h>
+
+struct page;
+
+/* Linux 6.1 has neither the iommufd callbacks nor void remove(). */
+#if LINUX_VERSION_MAJOR == 6 && LINUX_VERSION_PATCHLEVEL == 1
+#define VID_EMU_KERNEL_6_1	1
+#endif
 
 /**
  * struct vid_emu_dev - one emulated device
@@ -61,6 +69,12 @@ static inline struct vid_emu_dev *to_vid_emu(struct vfio_device *vdev)
 	return container_of(vdev, struct vid_emu_dev, vdev);
 }
 
+bool vid_emu_range_ok(u64 iova, u64 len);
+int vid_emu_pin_locked(struct vid_emu_dev *emu, u64 iova, u32 npages,
+		       int prot, struct page **pages);
+int vid_emu_unpin_locked(struct vid_emu_dev *emu, u64 iova, u32 npages);
+int vid_emu_rw_pinned_locked(struct vid_emu_dev *emu, u64 iova, u8 *buf,
+			     size_t len, bool write);
 long vid_emu_pin(struct vid_emu_dev *emu, void __user *arg);
 long vid_emu_unpin(struct vid_emu_dev *emu, void __user *arg);
 long vid_emu_rw(struct vid_emu_dev *emu, void __user *arg);

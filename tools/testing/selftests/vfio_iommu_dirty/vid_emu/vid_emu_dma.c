@@ -40,12 +40,16 @@ static bool vid_emu_index(u64 iova, unsigned long *index)
 	return *index == iova >> PAGE_SHIFT;
 }
 
-/*
- * A user-supplied range [@iova, @iova + @len): not empty, not wrapping
- * around the end of the 64-bit space, representable as a dma_addr_t and
- * as table indexes.
+/**
+ * vid_emu_range_ok() - check a user-supplied IOVA range
+ * @iova: start
+ * @len: length in bytes
+ *
+ * Return: true when [@iova, @iova + @len) is not empty, does not wrap
+ * around the end of the 64-bit space and is representable as a dma_addr_t
+ * and as pin table indexes.
  */
-static bool vid_emu_range_ok(u64 iova, u64 len)
+bool vid_emu_range_ok(u64 iova, u64 len)
 {
 	unsigned long index;
 	u64 last;
@@ -173,6 +177,84 @@ static bool vid_emu_pin_result_ok(struct page **pages, u32 npages, int ret)
 }
 
 /**
+ * vid_emu_pin_locked() - pin pages through the backend and count them
+ * @emu: the device, with @emu->lock held
+ * @iova: page-aligned start, checked by the caller
+ * @npages: pages, 1..VID_EMU_PIN_MAX
+ * @prot: IOMMU_READ and/or IOMMU_WRITE
+ * @pages: room for @npages entries; receives the pinned pages
+ *
+ * Either every page is pinned and counted in the table, or nothing
+ * changes: a failure after the backend pinned gives the pins back.
+ *
+ * Return: 0 or a negative errno: the backend's, -ENOMEM, -EOVERFLOW, or
+ * -EIO when the backend broke the pin_pages contract.
+ */
+int vid_emu_pin_locked(struct vid_emu_dev *emu, u64 iova, u32 npages,
+		       int prot, struct page **pages)
+{
+	unsigned long index;
+	u32 done;
+	int ret;
+
+	lockdep_assert_held(&emu->lock);
+	vid_emu_index(iova, &index);
+
+	ret = vfio_pin_pages(&emu->vdev, iova, npages, prot, pages);
+	if (ret < 0)
+		return ret;
+	if (!vid_emu_pin_result_ok(pages, npages, ret)) {
+		/* Give back what the backend says it pinned, and no more. */
+		emu->anomalies++;
+		if (ret > 0)
+			vfio_unpin_pages(&emu->vdev, iova,
+					 min_t(u32, ret, npages));
+		return -EIO;
+	}
+	for (done = 0; done < npages; done++) {
+		ret = vid_emu_record(emu, index + done, pages[done], prot);
+		if (ret)
+			goto undo;
+	}
+	return 0;
+
+undo:
+	while (done)
+		vid_emu_forget(emu, index + --done);
+	vfio_unpin_pages(&emu->vdev, iova, npages);
+	return ret;
+}
+
+/**
+ * vid_emu_unpin_locked() - give back one pin of each page of a range
+ * @emu: the device, with @emu->lock held
+ * @iova: page-aligned start, checked by the caller
+ * @npages: pages, 1..VID_EMU_PIN_MAX
+ *
+ * Every page named must be pinned by this device; otherwise nothing is
+ * unpinned. The pages are given back with one vfio_unpin_pages() call for
+ * the whole range, as a device driver would.
+ *
+ * Return: 0 or -ENOENT.
+ */
+int vid_emu_unpin_locked(struct vid_emu_dev *emu, u64 iova, u32 npages)
+{
+	unsigned long index;
+	u32 i;
+
+	lockdep_assert_held(&emu->lock);
+	vid_emu_index(iova, &index);
+
+	for (i = 0; i < npages; i++)
+		if (!xa_load(&emu->pins, index + i))
+			return -ENOENT;
+	for (i = 0; i < npages; i++)
+		vid_emu_forget(emu, index + i);
+	vfio_unpin_pages(&emu->vdev, iova, npages);
+	return 0;
+}
+
+/**
  * vid_emu_pin() - VID_EMU_PIN: pin pages through the backend
  * @emu: the device
  * @arg: user pointer to struct vid_emu_pin
@@ -189,9 +271,7 @@ long vid_emu_pin(struct vid_emu_dev *emu, void __user *arg)
 	struct vid_emu_pin pin;
 	struct page **pages;
 	u64 __user *upfns;
-	unsigned long index;
-	u32 done, i;
-	int prot;
+	u32 i;
 	int ret;
 
 	if (copy_from_user(&pin, arg, minsz))
@@ -204,8 +284,6 @@ long vid_emu_pin(struct vid_emu_dev *emu, void __user *arg)
 	if (!PAGE_ALIGNED(pin.iova) ||
 	    !vid_emu_range_ok(pin.iova, (u64)pin.npages << PAGE_SHIFT))
 		return -EINVAL;
-	vid_emu_index(pin.iova, &index);
-	prot = vid_emu_prot(pin.flags);
 
 	upfns = u64_to_user_ptr(pin.pfns);
 	if (upfns) {
@@ -222,38 +300,14 @@ long vid_emu_pin(struct vid_emu_dev *emu, void __user *arg)
 		return -ENOMEM;
 
 	mutex_lock(&emu->lock);
-	ret = vfio_pin_pages(&emu->vdev, pin.iova, pin.npages, prot, pages);
-	if (ret < 0)
-		goto out_unlock;
-	if (!vid_emu_pin_result_ok(pages, pin.npages, ret)) {
-		/* Give back what the backend says it pinned, and no more. */
-		emu->anomalies++;
-		if (ret > 0)
-			vfio_unpin_pages(&emu->vdev, pin.iova,
-					 min_t(u32, ret, pin.npages));
-		ret = -EIO;
-		goto out_unlock;
-	}
-
-	for (done = 0; done < pin.npages; done++) {
-		ret = vid_emu_record(emu, index + done, pages[done], prot);
-		if (ret)
-			goto undo;
-	}
-	for (i = 0; upfns && i < pin.npages; i++) {
+	ret = vid_emu_pin_locked(emu, pin.iova, pin.npages,
+				 vid_emu_prot(pin.flags), pages);
+	for (i = 0; !ret && upfns && i < pin.npages; i++) {
 		if (put_user((u64)page_to_pfn(pages[i]), &upfns[i])) {
+			vid_emu_unpin_locked(emu, pin.iova, pin.npages);
 			ret = -EFAULT;
-			goto undo;
 		}
 	}
-	ret = 0;
-	goto out_unlock;
-
-undo:
-	while (done)
-		vid_emu_forget(emu, index + --done);
-	vfio_unpin_pages(&emu->vdev, pin.iova, pin.npages);
-out_unlock:
 	mutex_unlock(&emu->lock);
 	kfree(pages);
 	return ret;
@@ -287,9 +341,7 @@ long vid_emu_unpin(struct vid_emu_dev *emu, void __user *arg)
 {
 	const size_t minsz = offsetofend(struct vid_emu_unpin, pad);
 	struct vid_emu_unpin unpin;
-	unsigned long index;
-	u32 i;
-	int ret = 0;
+	int ret;
 
 	if (copy_from_user(&unpin, arg, minsz))
 		return -EFAULT;
@@ -309,50 +361,43 @@ long vid_emu_unpin(struct vid_emu_dev *emu, void __user *arg)
 	if (!PAGE_ALIGNED(unpin.iova) ||
 	    !vid_emu_range_ok(unpin.iova, (u64)unpin.npages << PAGE_SHIFT))
 		return -EINVAL;
-	vid_emu_index(unpin.iova, &index);
-
 	mutex_lock(&emu->lock);
-	for (i = 0; i < unpin.npages; i++) {
-		if (!xa_load(&emu->pins, index + i)) {
-			ret = -ENOENT;
-			goto out_unlock;
-		}
-	}
-	for (i = 0; i < unpin.npages; i++)
-		vid_emu_forget(emu, index + i);
-	vfio_unpin_pages(&emu->vdev, unpin.iova, unpin.npages);
-out_unlock:
+	ret = vid_emu_unpin_locked(emu, unpin.iova, unpin.npages);
 	mutex_unlock(&emu->lock);
 	return ret;
 }
 
-/*
- * Device access through the pages the device holds pinned: the way a
- * mediated driver uses what vfio_pin_pages() gave it. Every page touched
- * must be pinned, with IOMMU_WRITE asked for if @write.
+/**
+ * vid_emu_rw_pinned_locked() - device access through pinned pages
+ * @emu: the device, with @emu->lock held
+ * @iova: start of the access
+ * @buf: kernel buffer of @len bytes
+ * @len: bytes, at least 1
+ * @write: copy @buf to the pages rather than from them
+ *
+ * The way a mediated driver uses what vfio_pin_pages() gave it. Every page
+ * touched must be pinned, with IOMMU_WRITE asked for if @write.
+ *
+ * Return: 0, -ENOENT (a page not pinned) or -EPERM (not pinned writable),
+ * with nothing accessed.
  */
-static int vid_emu_rw_pinned(struct vid_emu_dev *emu, u64 iova, u8 *buf,
+int vid_emu_rw_pinned_locked(struct vid_emu_dev *emu, u64 iova, u8 *buf,
 			     size_t len, bool write)
 {
 	struct vid_emu_pinned *p;
 	unsigned long first, n, i;
 	size_t off, chunk;
-	int ret = 0;
 
+	lockdep_assert_held(&emu->lock);
 	vid_emu_index(iova, &first);
 	n = (offset_in_page(iova) + len + PAGE_SIZE - 1) >> PAGE_SHIFT;
 
-	mutex_lock(&emu->lock);
 	for (i = 0; i < n; i++) {
 		p = xa_load(&emu->pins, first + i);
-		if (!p) {
-			ret = -ENOENT;
-			goto out_unlock;
-		}
-		if (write && !(p->prot & IOMMU_WRITE)) {
-			ret = -EPERM;
-			goto out_unlock;
-		}
+		if (!p)
+			return -ENOENT;
+		if (write && !(p->prot & IOMMU_WRITE))
+			return -EPERM;
 	}
 	off = offset_in_page(iova);
 	for (i = 0; i < n; i++) {
@@ -366,9 +411,7 @@ static int vid_emu_rw_pinned(struct vid_emu_dev *emu, u64 iova, u8 *buf,
 		len -= chunk;
 		off = 0;
 	}
-out_unlock:
-	mutex_unlock(&emu->lock);
-	return ret;
+	return 0;
 }
 
 /**
@@ -412,10 +455,14 @@ long vid_emu_rw(struct vid_emu_dev *emu, void __user *arg)
 	if (ret)
 		goto out_free;
 
-	if (rw.flags & VID_EMU_RW_PINNED)
-		ret = vid_emu_rw_pinned(emu, rw.iova, buf, rw.length, write);
-	else
+	if (rw.flags & VID_EMU_RW_PINNED) {
+		mutex_lock(&emu->lock);
+		ret = vid_emu_rw_pinned_locked(emu, rw.iova, buf, rw.length,
+					       write);
+		mutex_unlock(&emu->lock);
+	} else {
 		ret = vfio_dma_rw(&emu->vdev, rw.iova, buf, rw.length, write);
+	}
 	if (!ret && !write && copy_to_user(data, buf, rw.length))
 		ret = -EFAULT;
 out_free:

@@ -26,6 +26,7 @@
 #include <linux/vfio.h>
 
 #include "vid_emu.h"
+#include "vid_mig.h"
 #include "vid_emu_uapi.h"
 
 #define VID_EMU_MAX_DEVICES	8
@@ -33,6 +34,11 @@
 static unsigned int count = 1;
 module_param(count, uint, 0444);
 MODULE_PARM_DESC(count, "number of devices to create (1-8, default 1)");
+
+static unsigned int mig_count;
+module_param(mig_count, uint, 0444);
+MODULE_PARM_DESC(mig_count,
+		 "number of migratable PCI-like devices, vid-mig.N (0-8, default 0)");
 
 static struct platform_device **vid_emu_pdevs;
 static unsigned int vid_emu_npdevs;
@@ -152,11 +158,6 @@ static long vid_emu_ioctl(struct vfio_device *vdev, unsigned int cmd,
 	return -ENOTTY;
 }
 
-/* Linux 6.1 has neither the iommufd callbacks nor void remove(). */
-#if LINUX_VERSION_MAJOR == 6 && LINUX_VERSION_PATCHLEVEL == 1
-#define VID_EMU_KERNEL_6_1	1
-#endif
-
 /*
  * The iommufd helpers are NULL when the kernel has no IOMMUFD, which is
  * what __vfio_register_dev() expects then; with IOMMUFD it requires them.
@@ -272,6 +273,11 @@ static int __init vid_emu_init(void)
 			goto err_devices;
 		}
 	}
+	ret = vid_mig_register(mig_count);
+	if (ret) {
+		pr_err("vid_emu: mig_count must be 0..8 (%d)\n", ret);
+		goto err_devices;
+	}
 	return 0;
 
 err_devices:
@@ -286,6 +292,7 @@ err_free:
 
 static void __exit vid_emu_exit(void)
 {
+	vid_mig_unregister();
 	vid_emu_destroy_devices();
 	platform_driver_unregister(&vid_emu_driver);
 }
