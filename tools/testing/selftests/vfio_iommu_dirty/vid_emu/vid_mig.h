@@ -11,8 +11,9 @@
  * emu.lock, the same mutex that protects the pin table, so the order of
  * vid_emu.h applies unchanged: emu.lock is taken before any backend lock
  * (the test's DMA commands call vfio_dma_rw() and vfio_pin_pages() with it
- * held, so that a command and a state change or a close never overlap),
- * and the backend's dma_unmap callback takes it with the backend's
+ * held, so that a command and a state change or a close never overlap;
+ * the vfio_dma_rw() command waits with emu.lock held for a kernel worker
+ * that takes only backend locks), and the backend's dma_unmap callback takes it with the backend's
  * device-list lock held. Region accesses copy to and from user space with
  * emu.lock held; nothing that handles a page fault takes emu.lock.
  * Everything here may sleep.

@@ -8,8 +8,8 @@
  * VFIO_DEVICE_FLAGS_RESET; the nine regions of a PCI device (BAR0 with
  * registers and a buffer, BAR1-5, ROM and VGA empty, a 256-byte config
  * space with no capability list and interrupt pin 0) plus the migration
- * region with its type capability; five interrupt indexes, all with no
- * interrupts. Regions are reached with pread/pwrite only (no mmap), at
+ * region with its type capability; the interrupt indexes of a
+ * conventional PCI function without interrupts. Regions are reached with pread/pwrite only (no mmap), at
  * offset index << VID_MIG_INDEX_SHIFT, as vfio-pci lays them out.
  */
 #include <linux/device.h>
@@ -311,7 +311,12 @@ static long vid_mig_get_region_info(void __user *arg)
 	return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
 }
 
-/* Five interrupt indexes, as vfio-pci has; none has an interrupt. */
+/*
+ * Interrupt indexes as vfio-pci has them for a conventional PCI function
+ * with interrupt pin 0 and no MSI: INTx, MSI, MSI-X and REQ exist with no
+ * interrupt; ERR (AER) exists only for PCI Express and is refused, which
+ * QEMU takes quietly.
+ */
 static long vid_mig_get_irq_info(void __user *arg)
 {
 	const size_t minsz = offsetofend(struct vfio_irq_info, count);
@@ -319,7 +324,8 @@ static long vid_mig_get_irq_info(void __user *arg)
 
 	if (copy_from_user(&info, arg, minsz))
 		return -EFAULT;
-	if (info.argsz < minsz || info.index >= VFIO_PCI_NUM_IRQS)
+	if (info.argsz < minsz || info.index >= VFIO_PCI_NUM_IRQS ||
+	    info.index == VFIO_PCI_ERR_IRQ_INDEX)
 		return -EINVAL;
 	info.flags = 0;
 	info.count = 0;

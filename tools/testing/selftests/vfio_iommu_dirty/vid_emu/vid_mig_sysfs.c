@@ -19,6 +19,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
+#include <linux/workqueue.h>
 
 #include "vid_mig.h"
 #include "vid_emu_uapi.h"
@@ -144,6 +145,45 @@ static int vid_mig_dma_pinned(struct vid_emu_dev *emu,
 	return ret;
 }
 
+/* A device write through vfio_dma_rw(), run by a kernel worker. */
+struct vid_mig_rw_work {
+	struct work_struct work;
+	struct vfio_device *vdev;
+	const struct vid_mig_dma_cmd *cmd;
+	u8 *data;
+	int ret;
+};
+
+static void vid_mig_rw_fn(struct work_struct *work)
+{
+	struct vid_mig_rw_work *rw = container_of(work, typeof(*rw), work);
+
+	rw->ret = vfio_dma_rw(rw->vdev, rw->cmd->gpa, rw->data, rw->cmd->len,
+			      true);
+}
+
+/*
+ * vfio_dma_rw() reaches guest memory through the mm of the process that
+ * mapped it; called by any other process (the test writing to sysfs) it
+ * fails with -EFAULT, in-tree type1 as here. A mediated device's DMA runs
+ * in a kernel thread, which borrows that mm: so does this device's.
+ */
+static int vid_mig_dma_rw(struct vid_emu_dev *emu,
+			  const struct vid_mig_dma_cmd *cmd, u8 *data)
+{
+	struct vid_mig_rw_work rw = {
+		.vdev = &emu->vdev,
+		.cmd = cmd,
+		.data = data,
+	};
+
+	INIT_WORK_ONSTACK(&rw.work, vid_mig_rw_fn);
+	queue_work(system_unbound_wq, &rw.work);
+	flush_work(&rw.work);
+	destroy_work_on_stack(&rw.work);
+	return rw.ret;
+}
+
 static int vid_mig_dma(struct vid_mig_dev *md, const struct vid_mig_dma_cmd *cmd)
 {
 	struct vid_emu_dev *emu = &md->emu;
@@ -165,7 +205,7 @@ static int vid_mig_dma(struct vid_mig_dev *md, const struct vid_mig_dma_cmd *cmd
 		mig->refused++;
 		ret = -EBUSY;
 	} else if (cmd->how == DMA_RW) {
-		ret = vfio_dma_rw(&emu->vdev, cmd->gpa, data, cmd->len, true);
+		ret = vid_mig_dma_rw(emu, cmd, data);
 	} else {
 		ret = vid_mig_dma_pinned(emu, cmd, data);
 	}

@@ -14,7 +14,8 @@
  *
  * and can migrate it: the device has BAR0 (VID_MIG_BAR0_SIZE bytes of
  * registers and an internal buffer), a config space with no capabilities
- * and interrupt pin 0, no interrupts, a reset that keeps DMA mappings,
+ * and interrupt pin 0, no interrupts (the ERR index is refused, as for
+ * conventional PCI), a reset that keeps DMA mappings,
  * and region VID_MIG_REGION_INDEX, the v1 migration region
  * (VFIO_REGION_TYPE_MIGRATION_DEPRECATED / ..._SUBTYPE_..., struct
  * vfio_device_migration_info at offset 0, the data window at
@@ -73,7 +74,9 @@
  * while RESUMING, at most the window size and the bytes still expected;
  * the data window is read while SAVING and written while RESUMING, within
  * the window. Leaving RESUMING without a complete, valid device state
- * fails (EINVAL). Bytes 4-7 of the header are reserved (read 0).
+ * fails (EINVAL); a complete state that fails its check is refused at the
+ * data_size write that completes it, and receiving starts over. Bytes 4-7
+ * of the header are reserved: any access there fails.
  */
 #ifndef VID_MIG_UAPI_H
 #define VID_MIG_UAPI_H
