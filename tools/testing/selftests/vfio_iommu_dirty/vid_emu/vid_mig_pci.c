@@ -9,8 +9,9 @@
  * registers and a buffer, BAR1-5, ROM and VGA empty, a 256-byte config
  * space with no capability list and interrupt pin 0) plus the migration
  * region with its type capability; the interrupt indexes of a
- * conventional PCI function without interrupts. Regions are reached with pread/pwrite only (no mmap), at
- * offset index << VID_MIG_INDEX_SHIFT, as vfio-pci lays them out.
+ * conventional PCI function without interrupts. Regions are reached with
+ * pread/pwrite only (no mmap), at offset index << VID_MIG_INDEX_SHIFT, as
+ * vfio-pci lays them out.
  */
 #include <linux/device.h>
 #include <linux/err.h>
