@@ -296,6 +296,34 @@ static unsigned long *vid_coarsen(const struct vid_bitsrc *src,
 	return out;
 }
 
+/* The page at @i of a report source is dirty. */
+static bool vid_src_bit(const struct vid_bitsrc *s, unsigned long i)
+{
+	return s->ones || test_bit(i, s->a) || (s->b && test_bit(i, s->b));
+}
+
+/*
+ * Emit vid_dirty_run for each run of dirty base pages of @dma. Only while
+ * the event is enabled: a walk over every bit is the price of watching.
+ */
+static void vid_trace_runs(struct vid_container *c, struct vid_dma *dma,
+			   const struct vid_bitsrc *s)
+{
+	unsigned long i = 0, start;
+
+	while (i < s->nbits) {
+		if (!vid_src_bit(s, i)) {
+			i++;
+			continue;
+		}
+		for (start = i; i < s->nbits && vid_src_bit(s, i); i++)
+			;
+		trace_vid_dirty_run(c->id,
+				    dma->iova + ((u64)start << c->dirty_shift),
+				    i - start, c->dirty_shift);
+	}
+}
+
 /**
  * vid_dirty_report() - report one mapping's dirty pages to user space
  * @c: container, locked, tracking
@@ -324,6 +352,8 @@ int vid_dirty_report(struct vid_container *c, struct vid_report *rep,
 	unsigned long lead;
 	int ret;
 
+	if (trace_vid_dirty_run_enabled())
+		vid_trace_runs(c, dma, &src);
 	if (!ratio)
 		return vid_copy_bits(rep, first, &src, false);
 

@@ -79,6 +79,27 @@ DEFINE_EVENT(vid_range, vid_unpin,
 	     TP_ARGS(id, iova, size, done, ret));
 
 /* Dirty tracking switched on (START) or off (STOP). */
+/*
+ * One run of consecutive dirty base pages in a report (GET_BITMAP or
+ * UNMAP with a bitmap), at the container's smallest IOMMU page size:
+ * what a migration tool shows as the pages a sync found dirty. Emitted
+ * while the report is written, before it can still fail.
+ */
+TRACE_EVENT(vid_dirty_run,
+	    TP_PROTO(int id, u64 iova, u64 npages, unsigned int shift),
+	    TP_ARGS(id, iova, npages, shift),
+	    TP_STRUCT__entry(__field(int, id)
+			     __field(u64, iova)
+			     __field(u64, npages)
+			     __field(unsigned int, shift)),
+	    TP_fast_assign(__entry->id = id;
+			   __entry->iova = iova;
+			   __entry->npages = npages;
+			   __entry->shift = shift;),
+	    TP_printk("container=%d iova=0x%llx npages=%llu pgshift=%u",
+		      __entry->id, __entry->iova, __entry->npages,
+		      __entry->shift));
+
 DEFINE_EVENT(vid_switch, vid_dirty_tracking,
 	     TP_PROTO(int id, int on, u64 mappings, int ret),
 	     TP_ARGS(id, on, mappings, ret));

@@ -106,6 +106,10 @@ static const char *const unmap_bm[] = {
 	"size=0x4000", "done=0x4000", "ret=0", NULL,
 };
 
+static const char *const run_all[] = {
+	"iova=0x3000000", "npages=4", "pgshift=12", NULL,
+};
+
 static const char *const stop[] = { "stop", "mappings=0", NULL };
 
 static const char *const unmap[] = {
@@ -168,6 +172,8 @@ TEST_F(trace, operations_leave_events)
 	EXPECT_TRUE(find_event(trace, &pos, "vid_map:", map_ok));
 	EXPECT_TRUE(find_event(trace, &pos, "vid_map:", map_eexist));
 	EXPECT_TRUE(find_event(trace, &pos, "vid_dirty_tracking:", start));
+	/* edu is IOMMU-backed: every page of the mapping, one run. */
+	EXPECT_TRUE(find_event(trace, &pos, "vid_dirty_run:", run_all));
 	EXPECT_TRUE(find_event(trace, &pos, "vid_get_bitmap:", get));
 	EXPECT_TRUE(find_event(trace, &pos, "vid_unmap_bitmap:", unmap_bm));
 	EXPECT_TRUE(find_event(trace, &pos, "vid_dirty_tracking:", stop));
@@ -175,6 +181,61 @@ TEST_F(trace, operations_leave_events)
 	if (_metadata->exit_code)
 		TH_LOG("trace:\n%s", trace);
 	free(trace);
+}
+
+/*
+ * In pinned-page scope a report's runs are exactly the pages the device
+ * wrote: the device writes pages 1-2 and 5 of 8, and the report emits
+ * two runs and nothing else; the next report, with nothing written,
+ * emits none.
+ */
+TEST_F(trace, dirty_runs_are_the_written_pages)
+{
+	static const char *const run12[] = {
+		"iova=0x3001000", "npages=2", "pgshift=12", NULL,
+	};
+	static const char *const run5[] = {
+		"iova=0x3005000", "npages=1", "pgshift=12", NULL,
+	};
+	struct vid_ctx emu;
+	const char *pos = NULL;
+	uint64_t bits = 0;
+	char *trace, *mem;
+	int fd;
+
+	vid_ctx_init(&emu);
+	if (!vid_emu_prepare(_metadata) ||
+	    !vid_emu_open(_metadata, &emu, VFIO_TYPE1v2_IOMMU))
+		return;
+	fd = emu.container;
+	mem = vid_alloc(8 * VID_PAGE, 0);
+	ASSERT_NE(NULL, mem);
+	VID_ASSERT_OK(vid_map(fd, IOVA, mem, 8 * VID_PAGE, VID_MAP_RW));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	VID_ASSERT_OK(vid_emu_rw(emu.device, IOVA + VID_PAGE, mem, 2 * VID_PAGE,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_emu_rw(emu.device, IOVA + 5 * VID_PAGE, mem, 8,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(write_file(TRACEFS "/trace", ""));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 8 * VID_PAGE, VID_PAGE,
+				     &bits, sizeof(bits)));
+	EXPECT_EQ(0x26ULL, bits);
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 8 * VID_PAGE, VID_PAGE,
+				     &bits, sizeof(bits)));
+	EXPECT_EQ(0ULL, bits);
+
+	trace = read_trace();
+	ASSERT_NE(NULL, trace);
+	EXPECT_TRUE(find_event(trace, &pos, "vid_dirty_run:", run12));
+	EXPECT_TRUE(find_event(trace, &pos, "vid_dirty_run:", run5));
+	/* Nothing else: not in the first report, nothing in the second. */
+	EXPECT_EQ(NULL, strstr(pos, "vid_dirty_run:"));
+	if (_metadata->exit_code)
+		TH_LOG("trace:\n%s", trace);
+	free(trace);
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
+	vid_ctx_close(&emu);
+	vid_free(mem, 8 * VID_PAGE);
 }
 
 TEST_HARNESS_MAIN
