@@ -196,16 +196,17 @@ static void vid_pin_unwind(struct vid_container *c, dma_addr_t iova,
 
 static int vid_pin_check(struct vid_container *c, dma_addr_t iova)
 {
+	/* The errno order is in-tree's: v1, vaddr update, no device. */
 	if (!c->v2)
 		return -EACCES;
-	if (iova & ~PAGE_MASK)
-		return -EINVAL;
-	/* Only a device that can be told about unmaps may pin. */
-	if (!c->ndevices)
-		return -EINVAL;
 	/* Host addresses are being replaced: nothing to pin through. */
 	if (c->vaddr_invalid)
 		return -EBUSY;
+	/* Only a device that can be told about unmaps may pin. */
+	if (!c->ndevices)
+		return -EINVAL;
+	if (iova & ~PAGE_MASK)
+		return -EINVAL;
 	return 0;
 }
 

@@ -17,17 +17,19 @@
 #include "vfio_iommu_dirty.h"
 
 /*
- * Dirty tracking: page sizes a bitmap may use and the largest bitmap. The
- * smallest IOMMU page size is what in-tree offers; the larger ones are
- * this backend's block granularity.
+ * Dirty tracking: the page size a bitmap uses and the largest bitmap. As
+ * in-tree, only the smallest IOMMU page size: a standard type1 user never
+ * meets this backend's block sizes, which only its own capability
+ * (vid_cap_dirty_ext) announces.
  */
 static int vid_cap_migration(struct vid_container *c,
 			     struct vfio_info_cap *caps)
 {
+	u64 pgsizes = vid_dirty_report_pgsizes(c);
 	struct vfio_iommu_type1_info_cap_migration cap = {
 		.header.id = VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION,
 		.header.version = 1,
-		.pgsize_bitmap = vid_dirty_report_pgsizes(c),
+		.pgsize_bitmap = pgsizes & -pgsizes,
 		.max_dirty_bitmap_size = VID_DIRTY_BITMAP_MAX,
 	};
 
