@@ -275,10 +275,13 @@ static struct vid_dma *vid_unmap_next(struct vid_dma *dma, dma_addr_t last)
 
 /*
  * Ask devices to drop their pins in the range until none is left. The lock
- * is dropped for each request, so the scan starts again after it.
+ * is dropped for each request, so the scan starts again after it; and
+ * another thread may have mapped across an edge of the range meanwhile,
+ * which a v2 unmap (@check_edges) must refuse then as it would have
+ * before (in-tree re-checks after every notification too).
  */
 static int vid_unmap_quiesce(struct vid_container *c, dma_addr_t iova,
-			     u64 size)
+			     u64 size, bool check_edges)
 {
 	dma_addr_t last = range_last(iova, size), notified = 0;
 	unsigned int tries = 0;
@@ -300,6 +303,8 @@ again:
 		ret = vid_notify_unmap(c, dma, tries++);
 		if (ret)
 			return ret;
+		if (check_edges && vid_unmap_bisects(c, iova, size))
+			return -EINVAL;
 		goto again;
 	}
 	return 0;
@@ -334,12 +339,13 @@ int vid_dma_unmap(struct vid_container *c, dma_addr_t iova, u64 size,
 {
 	struct vid_dma *dma, *next;
 	dma_addr_t last = range_last(iova, size);
+	bool check_edges = c->v2 && !all;
 	int ret;
 
 	*unmapped = 0;
-	if (c->v2 && !all && vid_unmap_bisects(c, iova, size))
+	if (check_edges && vid_unmap_bisects(c, iova, size))
 		return -EINVAL;
-	ret = vid_unmap_quiesce(c, iova, size);
+	ret = vid_unmap_quiesce(c, iova, size, check_edges);
 	if (ret)
 		return ret;
 	/*

@@ -29,6 +29,7 @@
 #include <linux/types.h>
 #include <linux/version.h>
 #include <linux/vfio.h>
+#include <linux/wait.h>
 #include <linux/xarray.h>
 
 struct page;
@@ -50,6 +51,10 @@ struct page;
  * @last_unmap_iova: start of the last dma_unmap range.
  * @last_unmap_length: length of the last dma_unmap range.
  * @anomalies: backend answers that broke the pin_pages contract.
+ * @gate_armed: the next dma_unmap callback waits (VID_EMU_GATE).
+ * @gate_held: a callback is waiting at the gate.
+ * @gate_wq: where the callback and VID_EMU_GATE wait for each other;
+ *	the two flags are read there without @lock.
  */
 struct vid_emu_dev {
 	struct vfio_device vdev;
@@ -62,6 +67,9 @@ struct vid_emu_dev {
 	u64 last_unmap_iova;
 	u64 last_unmap_length;
 	u64 anomalies;
+	bool gate_armed;
+	bool gate_held;
+	wait_queue_head_t gate_wq;
 };
 
 static inline struct vid_emu_dev *to_vid_emu(struct vfio_device *vdev)
@@ -79,6 +87,7 @@ long vid_emu_pin(struct vid_emu_dev *emu, void __user *arg);
 long vid_emu_unpin(struct vid_emu_dev *emu, void __user *arg);
 long vid_emu_rw(struct vid_emu_dev *emu, void __user *arg);
 void vid_emu_unpin_all(struct vid_emu_dev *emu);
+long vid_emu_gate(struct vid_emu_dev *emu, void __user *arg);
 void vid_emu_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length);
 
 #endif /* VID_EMU_H */

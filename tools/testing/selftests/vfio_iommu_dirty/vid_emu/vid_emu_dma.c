@@ -489,6 +489,17 @@ void vid_emu_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
 	u64 end;
 
 	mutex_lock(&emu->lock);
+	if (emu->gate_armed) {
+		/* VID_EMU_GATE: let the test act while the backend waits. */
+		emu->gate_held = true;
+		mutex_unlock(&emu->lock);
+		wake_up_all(&emu->gate_wq);
+		wait_event_timeout(emu->gate_wq, !READ_ONCE(emu->gate_armed),
+				   msecs_to_jiffies(VID_EMU_GATE_MAX_MS));
+		mutex_lock(&emu->lock);
+		emu->gate_armed = false;
+		emu->gate_held = false;
+	}
 	emu->unmap_calls++;
 	emu->last_unmap_iova = iova;
 	emu->last_unmap_length = length;
@@ -499,4 +510,49 @@ void vid_emu_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
 		emu->unmap_unpinned += vid_emu_drop_range(emu, first, last);
 	}
 	mutex_unlock(&emu->lock);
+}
+
+/**
+ * vid_emu_gate() - VID_EMU_GATE: hold the next dma_unmap callback
+ * @emu: the device
+ * @arg: user pointer to struct vid_emu_gate
+ *
+ * Return: 0 or a negative errno (see vid_emu_uapi.h).
+ */
+long vid_emu_gate(struct vid_emu_dev *emu, void __user *arg)
+{
+	const size_t minsz = offsetofend(struct vid_emu_gate, pad);
+	const u32 all = VID_EMU_GATE_ARM | VID_EMU_GATE_WAIT |
+			VID_EMU_GATE_OPEN;
+	struct vid_emu_gate gate;
+	unsigned long timeout;
+	long left;
+
+	if (copy_from_user(&gate, arg, minsz))
+		return -EFAULT;
+	if (gate.argsz < minsz || gate.pad || (gate.flags & ~all) ||
+	    gate.timeout_ms > VID_EMU_GATE_MAX_MS)
+		return -EINVAL;
+	if (gate.flags & VID_EMU_GATE_ARM) {
+		mutex_lock(&emu->lock);
+		emu->gate_armed = true;
+		mutex_unlock(&emu->lock);
+	}
+	if (gate.flags & VID_EMU_GATE_WAIT) {
+		timeout = msecs_to_jiffies(gate.timeout_ms);
+		left = wait_event_interruptible_timeout(emu->gate_wq,
+							READ_ONCE(emu->gate_held),
+							timeout);
+		if (left < 0)
+			return left;
+		if (!left)
+			return -ETIMEDOUT;
+	}
+	if (gate.flags & VID_EMU_GATE_OPEN) {
+		mutex_lock(&emu->lock);
+		emu->gate_armed = false;
+		mutex_unlock(&emu->lock);
+		wake_up_all(&emu->gate_wq);
+	}
+	return 0;
 }

@@ -50,6 +50,7 @@ static int vid_emu_init_dev(struct vfio_device *vdev)
 
 	mutex_init(&emu->lock);
 	xa_init(&emu->pins);
+	init_waitqueue_head(&emu->gate_wq);
 	return 0;
 }
 
@@ -154,6 +155,8 @@ static long vid_emu_ioctl(struct vfio_device *vdev, unsigned int cmd,
 		return vid_emu_rw(emu, uarg);
 	case VID_EMU_STATUS:
 		return vid_emu_status(emu, uarg);
+	case VID_EMU_GATE:
+		return vid_emu_gate(emu, uarg);
 	}
 	return -ENOTTY;
 }

@@ -158,4 +158,35 @@ struct vid_emu_status {
 
 #define VID_EMU_STATUS		_IO(VID_EMU_TYPE, VID_EMU_BASE + 3)
 
+/*
+ * VID_EMU_GATE - hold the next dma_unmap callback
+ *
+ * Lets a test act while the backend waits for this device in the middle
+ * of an unmap (with the backend's container lock dropped), for example
+ * map across the edge of the range being unmapped.
+ *
+ * VID_EMU_GATE_ARM: the next dma_unmap callback waits, before it gives
+ *	any pin back, until the gate is opened (or VID_EMU_GATE_MAX_MS have
+ *	passed: a test that dies never hangs the unmap for good).
+ * VID_EMU_GATE_WAIT: wait, at most @timeout_ms, until a callback is held.
+ * VID_EMU_GATE_OPEN: let the held callback (if any) go on; disarm.
+ * Flags may be combined and act in that order.
+ *
+ * Return: 0, or EINVAL (argsz, flags, timeout above VID_EMU_GATE_MAX_MS),
+ * ETIMEDOUT (WAIT: no callback arrived), EINTR.
+ */
+struct vid_emu_gate {
+	__u32	argsz;
+	__u32	flags;
+#define VID_EMU_GATE_ARM	0x1
+#define VID_EMU_GATE_WAIT	0x2
+#define VID_EMU_GATE_OPEN	0x4
+	__u32	timeout_ms;
+	__u32	pad;		/* must be 0 */
+};
+
+#define VID_EMU_GATE_MAX_MS	20000
+
+#define VID_EMU_GATE		_IO(VID_EMU_TYPE, VID_EMU_BASE + 4)
+
 #endif /* VID_EMU_UAPI_H */

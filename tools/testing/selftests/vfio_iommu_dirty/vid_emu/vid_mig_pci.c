@@ -386,6 +386,7 @@ static int vid_mig_init_dev(struct vfio_device *vdev)
 
 	mutex_init(&md->emu.lock);
 	xa_init(&md->emu.pins);
+	init_waitqueue_head(&md->emu.gate_wq);
 	return 0;
 }
 
