@@ -152,8 +152,11 @@ int vid_module_remove(const char *name, bool quiet)
 	return ret;
 }
 
-/* Insert the module file at @path; 0 (also if loaded already) or -errno. */
-static int load_from_path(const char *path)
+/*
+ * Insert the module file at @path with the parameters @opts (or none);
+ * 0 (also if loaded already) or -errno.
+ */
+static int load_from_path(const char *path, const char *opts)
 {
 	struct kmod_module *mod = NULL;
 	struct kmod_ctx *ctx;
@@ -166,7 +169,7 @@ static int load_from_path(const char *path)
 		return -ENOMEM;
 	ret = kmod_module_new_from_path(ctx, path, &mod);
 	if (!ret)
-		ret = kmod_module_insert_module(mod, 0, NULL);
+		ret = kmod_module_insert_module(mod, 0, opts);
 	if (ret == -EEXIST)
 		ret = 0;
 	if (mod)
@@ -181,7 +184,7 @@ int vid_module_load_ours(void)
 
 	if (!path || !*path)
 		path = VID_DEFAULT_MODULE;
-	return load_from_path(path);
+	return load_from_path(path, NULL);
 }
 
 static int load_by_name(const char *name)
@@ -805,15 +808,14 @@ int vid_edu_dma(struct vid_edu *edu, uint64_t iova, uint64_t buf_off,
 /* the emulated test device                                               */
 /* ---------------------------------------------------------------------- */
 
-int vid_emu_load(void)
+/* Insert the test module with parameters @opts (or none). */
+static int emu_insert(const char *opts)
 {
 	const char *path = getenv("VID_EMU_MODULE");
 	char exe[PATH_MAX], def[PATH_MAX + sizeof(VID_EMU_KO)];
 	char *slash;
 	ssize_t n;
 
-	if (vid_module_live(VID_EMU_MOD))
-		return 0;
 	if (!path || !*path) {
 		/* The build puts the module next to the test programs. */
 		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -827,7 +829,35 @@ int vid_emu_load(void)
 		snprintf(def, sizeof(def), "%s/%s", exe, VID_EMU_KO);
 		path = def;
 	}
-	return load_from_path(path);
+	return load_from_path(path, opts);
+}
+
+int vid_emu_load(void)
+{
+	if (vid_module_live(VID_EMU_MOD))
+		return 0;
+	return emu_insert(NULL);
+}
+
+int vid_emu_load_mig(unsigned int count)
+{
+	char path[128], opts[32];
+	int ret;
+
+	snprintf(path, sizeof(path), "/sys/bus/platform/devices/%s.%u",
+		 VID_EMU_MIG, count - 1);
+	if (vid_module_live(VID_EMU_MOD)) {
+		if (!access(path, F_OK))
+			return 0;
+		ret = vid_module_remove(VID_EMU_MOD, false);
+		if (ret)
+			return ret;
+	}
+	snprintf(opts, sizeof(opts), "mig_count=%u", count);
+	ret = emu_insert(opts);
+	if (ret)
+		return ret;
+	return access(path, F_OK) ? -ENODEV : 0;
 }
 
 int vid_emu_ctx_open(struct vid_ctx *ctx, const char *name, int type,

@@ -210,6 +210,8 @@ int vid_unmap_bitmap(int container, uint32_t flags, uint64_t iova,
 #define VID_EMU_MOD		"vid_emu"
 #define VID_EMU_KO		"vid-emu.ko"
 #define VID_EMU_DEV0		VID_EMU_NAME ".0"
+/* Stem of the migratable devices' names (VID_MIG_NAME, vid_mig_uapi.h). */
+#define VID_EMU_MIG		"vid-mig"
 
 /*
  * Insert the test module from $VID_EMU_MODULE, by default vid-emu.ko in
@@ -217,6 +219,13 @@ int vid_unmap_bitmap(int container, uint32_t flags, uint64_t iova,
  * or -errno.
  */
 int vid_emu_load(void);
+/*
+ * The same with at least @count (>= 1) migratable devices vid-mig.N
+ * (vid_emu/vid_mig_uapi.h): a test module loaded without them is removed
+ * and inserted again with mig_count=@count. 0 or -errno (-ENODEV: the
+ * module has no such devices even so).
+ */
+int vid_emu_load_mig(unsigned int count);
 /*
  * Open a container, add the group of emulated device @name, set the IOMMU
  * @type and get the device fd into @ctx (ctx->group is the emulated
