@@ -189,6 +189,7 @@ struct vid_pinner {
 	struct vid_dma *dma;
 	struct vid_run run;		/* pinned, not yet mapped */
 	unsigned long charged;		/* pages the mapped prefix is charged */
+	unsigned long acct;		/* pages charged to locked_vm so far */
 };
 
 /*
@@ -300,6 +301,39 @@ static long vid_folio_tail(struct page **pages, long i, long count)
 }
 
 /*
+ * Charge a batch of just pinned pages to locked_vm, as in-tree does batch
+ * by batch: only pages the mapping is charged for (vid_run_chargeable()'s
+ * rule), so that memory never pinned, such as another device's BAR for
+ * peer-to-peer DMA, needs no RLIMIT_MEMLOCK headroom. Over the limit the
+ * batch is unpinned and the map fails; what earlier batches charged is
+ * given back by vid_pin_map().
+ */
+static int vid_charge_batch(struct vid_pinner *p, struct page **pages,
+			    long count, dma_addr_t iova)
+{
+	struct vid_dma *dma = p->dma;
+	unsigned long n = 0;
+	long i;
+	int ret;
+
+	for (i = 0; i < count; i++) {
+		if (vid_pfn_reserved(page_to_pfn(pages[i])))
+			continue;
+		if (dma->npins &&
+		    vid_pin_find(dma, iova + ((dma_addr_t)i << PAGE_SHIFT)))
+			continue;
+		n++;
+	}
+	ret = vid_acct_add(dma, n);
+	if (ret) {
+		unpin_user_pages(pages, count);
+		return ret;
+	}
+	p->acct += n;
+	return 0;
+}
+
+/*
  * Feed a batch of pinned pages into the pending run. On failure the pages
  * of the batch not yet handed to a run are unpinned.
  */
@@ -395,8 +429,12 @@ static int vid_pin_map_pages(struct vid_pinner *p, struct page **pages)
 		if (fatal_signal_pending(current))
 			return -EINTR;
 		got = vid_pin_batch(dma, dma->vaddr + off, total - done, pages);
-		if (got > 0)
-			ret = vid_consume_batch(p, pages, got, dma->iova + off);
+		if (got > 0) {
+			ret = vid_charge_batch(p, pages, got, dma->iova + off);
+			if (!ret)
+				ret = vid_consume_batch(p, pages, got,
+							dma->iova + off);
+		}
 		else if (got == -EFAULT)
 			ret = vid_pin_map_pfnmap(p, dma->vaddr + off,
 						 dma->iova + off, &got);
@@ -415,26 +453,22 @@ static int vid_pin_map_pages(struct vid_pinner *p, struct page **pages)
  * @c: container, locked, with at least one domain
  * @dma: mapping not mapped yet (@mapped is 0)
  *
- * The whole size is charged to locked_vm first, so a mapping over the limit
- * fails before any page is touched; what turns out not to need a charge
- * (reserved pages, pages already charged to an external pin) is given back
- * at the end. All or nothing: on failure the mapping is left unmapped,
+ * Pages are charged to locked_vm batch by batch as they are pinned, only
+ * those the mapping is charged for (not reserved, no external pin: what
+ * in-tree charges), so a mapping over the limit fails at the batch that
+ * crosses it. All or nothing: on failure the mapping is left unmapped,
  * unpinned and charged as before.
  *
  * Return: 0, or -ENOMEM, -EFAULT, -EINTR, -ESRCH or an IOMMU driver error.
  */
 int vid_pin_map(struct vid_container *c, struct vid_dma *dma)
 {
-	unsigned long total = dma->size >> PAGE_SHIFT;
 	struct vid_pinner p = { .c = c, .dma = dma };
 	struct page **pages;
 	int ret;
 
 	if (WARN_ON_ONCE(dma->mapped))
 		return -EINVAL;
-	ret = vid_acct_add(dma, total);
-	if (ret)
-		return ret;
 
 	pages = (struct page **)__get_free_page(GFP_KERNEL);
 	if (pages) {
@@ -447,7 +481,7 @@ int vid_pin_map(struct vid_container *c, struct vid_dma *dma)
 		vid_run_unpin(&p.run, false);
 
 	/* Keep only the charge of what is mapped now... */
-	vid_acct_sub(dma, total - p.charged);
+	vid_acct_sub(dma, p.acct - p.charged);
 	/* ...and let vid_unmap_unpin() give that back on failure. */
 	if (ret)
 		vid_unmap_unpin(c, dma);

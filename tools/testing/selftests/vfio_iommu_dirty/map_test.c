@@ -16,9 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/capability.h>
 
 #include "kselftest_harness.h"
 #include "vid_test.h"
@@ -405,22 +403,6 @@ TEST_F(map, map_outside_iova_ranges)
 	ASSERT_NOTHING_MAPPED(1ULL << 60, P);
 }
 
-static int drop_cap_ipc_lock(void)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -errno;
-	data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective &=
-		~CAP_TO_MASK(CAP_IPC_LOCK);
-	if (syscall(SYS_capset, &hdr, data))
-		return -errno;
-	return 0;
-}
-
 /*
  * Without CAP_IPC_LOCK, pinning is limited by RLIMIT_MEMLOCK: going over
  * is ENOMEM and leaves nothing pinned, accounted or mapped.
@@ -430,7 +412,7 @@ TEST_F(map, map_memlock_limit)
 	const struct rlimit lim = { 8 * P, 8 * P };
 	struct vid_acct now;
 
-	VID_ASSERT_OK(drop_cap_ipc_lock());
+	VID_ASSERT_OK(vid_drop_cap_ipc_lock());
 	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &lim));
 
 	VID_ASSERT_ERR(ENOMEM, vid_map(self->c, BASE, self->buf, 16 * P,

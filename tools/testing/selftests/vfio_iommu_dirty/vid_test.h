@@ -7,7 +7,9 @@
 #define VID_TEST_H
 
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #include "vid_util.h"
 
@@ -131,6 +133,26 @@ static inline bool vid_emu_open(struct __test_metadata *_metadata,
 
 	VID_ASSERT_OK(vid_emu_ctx_open(ctx, VID_EMU_DEV0, type, &served));
 	return vid_emu_served(_metadata, served);
+}
+
+/*
+ * Drop CAP_IPC_LOCK from the effective set, so that RLIMIT_MEMLOCK limits
+ * what the test pins (each test runs in its own process). 0 or -errno.
+ */
+static inline int vid_drop_cap_ipc_lock(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective &=
+		~CAP_TO_MASK(CAP_IPC_LOCK);
+	if (syscall(SYS_capset, &hdr, data))
+		return -errno;
+	return 0;
 }
 
 #endif /* VID_TEST_H */
