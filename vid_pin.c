@@ -434,12 +434,12 @@ static int vid_pin_map_pages(struct vid_pinner *p, struct page **pages)
 			if (!ret)
 				ret = vid_consume_batch(p, pages, got,
 							dma->iova + off);
-		}
-		else if (got == -EFAULT)
+		} else if (got == -EFAULT) {
 			ret = vid_pin_map_pfnmap(p, dma->vaddr + off,
 						 dma->iova + off, &got);
-		else
+		} else {
 			return got;
+		}
 		if (ret)
 			return ret;
 		done += got;

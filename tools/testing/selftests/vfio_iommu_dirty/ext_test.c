@@ -290,7 +290,8 @@ TEST_F(ext, map_device_bar_under_memlock)
 	ASSERT_NE(MAP_FAILED, bar);
 
 	VID_ASSERT_OK(vid_acct_read(&before));
-	lim.rlim_cur = lim.rlim_max = before.vmlck_kb * 1024 + 8 * VID_PAGE;
+	lim.rlim_cur = before.vmlck_kb * 1024 + 8 * VID_PAGE;
+	lim.rlim_max = lim.rlim_cur;
 	VID_ASSERT_OK(vid_drop_cap_ipc_lock());
 	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &lim));
 
