@@ -558,14 +558,9 @@ static bool vid_unmap_run(struct vid_container *c, struct vid_dma *dma,
 {
 	struct iommu_domain *first = vid_first_domain(c);
 	size_t len = run->npages << PAGE_SHIFT;
-	struct vid_domain *d;
-	bool ok;
 
-	ok = iommu_unmap_fast(first, run->iova, len, &b->gather) == len;
-	d = list_first_entry(&c->domains, struct vid_domain, node);
-	list_for_each_entry_continue(d, &c->domains, node)
-		ok &= iommu_unmap(d->domain, run->iova, len) == len;
-	if (WARN_ONCE(!ok, "vfio_iommu_dirty: IOMMU kept 0x%llx, pins leaked\n",
+	if (WARN_ONCE(iommu_unmap_fast(first, run->iova, len, &b->gather) != len,
+		      "vfio_iommu_dirty: IOMMU kept 0x%llx, pins leaked\n",
 		      (unsigned long long)run->iova))
 		return false;
 
@@ -602,6 +597,27 @@ void vid_pin_fini(struct vid_container *c)
 	kvfree(c->unpin);
 }
 
+/*
+ * Unmap the mapped part of @dma from every domain but the first, one call
+ * per domain (one IOTLB flush each, as in-tree), before the first domain's
+ * runs are walked and unpinned. Return: false if a domain kept some of it:
+ * its device can still reach the pages, which must then stay pinned.
+ */
+static bool vid_unmap_secondary(struct vid_container *c, struct vid_dma *dma)
+{
+	struct vid_domain *d;
+	bool ok = true;
+
+	d = list_first_entry(&c->domains, struct vid_domain, node);
+	list_for_each_entry_continue(d, &c->domains, node) {
+		ok &= iommu_unmap(d->domain, dma->iova, dma->mapped) ==
+		      dma->mapped;
+		cond_resched();
+	}
+	return !WARN_ONCE(!ok, "vfio_iommu_dirty: IOMMU kept part of 0x%llx, pins leaked\n",
+			  (unsigned long long)dma->iova);
+}
+
 /**
  * vid_unmap_unpin() - undo vid_pin_map(), also a partial one
  * @c: container, locked
@@ -618,6 +634,8 @@ void vid_unmap_unpin(struct vid_container *c, struct vid_dma *dma)
 	if (!dma->mapped)
 		return;
 	if (WARN_ON_ONCE(list_empty(&c->domains)))
+		goto out;
+	if (!vid_unmap_secondary(c, dma))
 		goto out;
 
 	b = c->unpin;
