@@ -21,6 +21,7 @@
 
 #include "vfio_iommu_dirty.h"
 #include "vid_trace.h"
+#include "vid_trace.h"
 
 bool vid_allow_unsafe_interrupts;
 module_param_named(allow_unsafe_interrupts, vid_allow_unsafe_interrupts,
@@ -81,6 +82,12 @@ static void vid_release(void *iommu_data)
 	 * container file could still come in, and the lock orders it.
 	 */
 	mutex_lock(&c->lock);
+	/* Tracking ends here if user space never stopped it: say so. */
+	if (c->dirty_tracking) {
+		vid_dirty_stop(c);
+		trace_vid_dirty_tracking(c->id, 0, c->dma_limit - c->dma_avail,
+					 0);
+	}
 	vid_dma_remove_all(c);
 	vid_release_domains(c);
 	vid_iova_free(&c->iova_ranges);

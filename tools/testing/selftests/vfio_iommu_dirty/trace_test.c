@@ -238,4 +238,35 @@ TEST_F(trace, dirty_runs_are_the_written_pages)
 	vid_free(mem, 8 * VID_PAGE);
 }
 
+/* A container released while tracking says that tracking stopped. */
+TEST_F(trace, release_while_tracking_stops)
+{
+	static const char *const start1[] = { "start", "mappings=1", NULL };
+	/* The last group's detach removed the mapping before the release. */
+	static const char *const stop1[] = { "stop", "mappings=0", "ret=0",
+					     NULL };
+	const char *pos = NULL;
+	struct vid_ctx emu;
+	char *trace;
+
+	vid_ctx_init(&emu);
+	if (!vid_emu_prepare(_metadata) ||
+	    !vid_emu_open(_metadata, &emu, VFIO_TYPE1v2_IOMMU))
+		return;
+	VID_ASSERT_OK(vid_map(emu.container, IOVA, self->mem, VID_PAGE,
+			      VID_MAP_RW));
+	VID_ASSERT_OK(write_file(TRACEFS "/trace", ""));
+	VID_ASSERT_OK(vid_dirty_op(emu.container, 8,
+				   VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	vid_ctx_close(&emu);
+
+	trace = read_trace();
+	ASSERT_NE(NULL, trace);
+	EXPECT_TRUE(find_event(trace, &pos, "vid_dirty_tracking:", start1));
+	EXPECT_TRUE(find_event(trace, &pos, "vid_dirty_tracking:", stop1));
+	if (_metadata->exit_code)
+		TH_LOG("trace:\n%s", trace);
+	free(trace);
+}
+
 TEST_HARNESS_MAIN
