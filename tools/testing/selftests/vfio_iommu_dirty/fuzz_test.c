@@ -2206,12 +2206,16 @@ static void op_dev_unknown(struct fz *f)
 	uint64_t arg;
 	int ret;
 
-	/* Not the commands the device and the VFIO core handle. */
+	/*
+	 * Not the commands the device and the VFIO core handle. GATE is
+	 * never fuzzed: an armed gate holds the next unmap for seconds.
+	 */
 	do
 		cmd = gen_cmd(f);
 	while (cmd == VFIO_DEVICE_GET_INFO || cmd == VFIO_DEVICE_FEATURE ||
 	       cmd == VID_EMU_PIN || cmd == VID_EMU_UNPIN ||
-	       cmd == VID_EMU_RW || cmd == VID_EMU_STATUS);
+	       cmd == VID_EMU_RW || cmd == VID_EMU_STATUS ||
+	       cmd == VID_EMU_GATE);
 	arg = PICK(f, 0, arena_addr(A_ARGS), KADDR, 1, UINT64_MAX);
 	e->a[0] = cmd;
 	e->a[1] = arg;
