@@ -384,6 +384,7 @@ int vid_attach_group(void *iommu_data, struct iommu_group *iommu_group,
 		     enum vfio_group_type type);
 void vid_detach_group(void *iommu_data, struct iommu_group *iommu_group);
 void vid_release_domains(struct vid_container *c);
+void vid_update_pgsizes(struct vid_container *c);
 void vid_group_pinned(struct vid_container *c,
 		      struct iommu_group *iommu_group);
 struct iommu_domain *vid_group_iommu_domain(void *iommu_data,

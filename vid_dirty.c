@@ -35,11 +35,15 @@
  * @c: container, tracking
  * @dma: mapping
  *
- * Return: the number of base pages of @dma.
+ * Mappings are aligned to the base page while tracking is on (see
+ * vid_update_pgsizes()); a partial page would still get its bit, so that
+ * no write can fall outside the bitmap.
+ *
+ * Return: the number of base pages of @dma, a partial one counted.
  */
 unsigned long vid_dirty_nbits(struct vid_container *c, struct vid_dma *dma)
 {
-	return dma->size >> c->dirty_shift;
+	return DIV_ROUND_UP_ULL(dma->size, 1ULL << c->dirty_shift);
 }
 
 /**
@@ -173,6 +177,8 @@ void vid_dirty_stop(struct vid_container *c)
 	c->dirty_tracking = false;
 	for (n = rb_first(&c->dma_tree); n; n = rb_next(n))
 		vid_dirty_free(rb_entry(n, struct vid_dma, node));
+	/* Page sizes a detach kept out while tracking are usable again. */
+	vid_update_pgsizes(c);
 }
 
 /**

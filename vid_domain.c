@@ -60,12 +60,23 @@ static bool vid_pgsizes_compatible(struct vid_container *c,
 	return sizes & PAGE_MASK || sizes & (PAGE_SIZE - 1);
 }
 
-/*
+/**
+ * vid_update_pgsizes() - recompute the container's IOMMU page sizes
+ * @c: container, locked
+ *
  * The page sizes usable for the whole container are those every domain
  * supports. Pinning works in CPU pages, so an IOMMU able to map smaller
  * pages is presented as mapping PAGE_SIZE, as in-tree does.
+ *
+ * While dirty tracking is on, the bitmaps have one bit per page of the
+ * size fixed at START, so nothing smaller may become usable until STOP:
+ * a detach that would lower the smallest size (an IOMMU with a larger
+ * granule leaving) keeps sizes below the tracked page out, and new
+ * mappings stay aligned to it. Every remaining domain supports that page,
+ * since it was common to all domains before, so a usable size is left.
+ * vid_dirty_stop() calls this again to let the smaller sizes in.
  */
-static void vid_update_pgsizes(struct vid_container *c)
+void vid_update_pgsizes(struct vid_container *c)
 {
 	struct vid_domain *d;
 	u64 sizes = PAGE_MASK;
@@ -76,6 +87,8 @@ static void vid_update_pgsizes(struct vid_container *c)
 		sizes &= d->domain->pgsize_bitmap;
 	if (sizes & ~PAGE_MASK)
 		sizes = (sizes & PAGE_MASK) | PAGE_SIZE;
+	if (c->dirty_tracking)
+		sizes &= ~((1ULL << c->dirty_shift) - 1);
 	c->pgsize_bitmap = sizes;
 }
 
