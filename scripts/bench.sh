@@ -4,6 +4,8 @@
 # make bench / make bench-quick: build the module, the emulated test device
 # and tools/bench/vid_bench, boot the test guest once and run every
 # workload alternately on in-tree vfio_iommu_type1 and on this module.
+# The guest gets the host root (--hostroot): workload 6 migrates a VM with
+# the host's QEMU while the test device writes its memory.
 # The guest prints a table and one "BENCH {json}" line per row; from those
 # this script writes, under results/ (ignored by git):
 #
@@ -73,7 +75,7 @@ else
 	# Three 1 GiB buffers (4 KiB, THP, hugetlbfs) stay allocated for the
 	# whole run, and mappings pin them: leave the kernel room besides.
 	mem=${mem:-6144}
-	timeout_s=${timeout_s:-3300}
+	timeout_s=${timeout_s:-4200}
 	suffix=
 fi
 
@@ -150,8 +152,8 @@ EOF
 	chmod +x "$PAYLOAD/profile.sh"
 	out=$RESULTS/profile-${profile//[^A-Za-z0-9_]/_}-$stamp.txt
 	rc=0
-	"$ROOT/scripts/guest-run.sh" --payload "$PAYLOAD" --mem "$mem" \
-		--timeout "$timeout_s" -- \
+	"$ROOT/scripts/guest-run.sh" --payload "$PAYLOAD" --hostroot \
+		--mem "$mem" --timeout "$timeout_s" -- \
 		"./profile.sh '$profile' '$callers' ${bench_args[*]}" 2>&1 |
 		sed -u 's/\r$//' | tee "$out" || rc=$?
 	echo "bench: profile in ${out#"$ROOT"/}"
@@ -179,8 +181,8 @@ else
 	echo "== booting the guest (${mem} MiB, timeout ${timeout_s} s, commit $commit):" \
 		"vid_bench ${bench_args[*]}" | tee "$log"
 	set +e
-	"$ROOT/scripts/guest-run.sh" --payload "$PAYLOAD" --mem "$mem" \
-		--timeout "$timeout_s" -- "./vid_bench ${bench_args[*]}" 2>&1 |
+	"$ROOT/scripts/guest-run.sh" --payload "$PAYLOAD" --hostroot \
+		--mem "$mem" --timeout "$timeout_s" -- "./vid_bench ${bench_args[*]}" 2>&1 |
 		sed -u 's/\r$//' | tee -a "$log"
 	rc=${PIPESTATUS[0]}
 	set -e

@@ -14,6 +14,7 @@
  *     the largest size the guest allows.
  *  4  UNMAP_DMA with GET_DIRTY_BITMAP in both scopes.
  *  5  kernel memory held per GiB mapped, tracking off and on.
+ *  6  live migration with QEMU and the device writing (bench_mig.c).
  *
  * A container whose backend is not the one under test (the VFIO core
  * fell back to another driver) is never measured: the row says why.
@@ -1089,5 +1090,6 @@ const struct bench_workload bench_workloads[] = {
 	{ 3, w3_bitmap, "GET_BITMAP" },
 	{ 4, w4_unmap_bitmap, "UNMAP with bitmap" },
 	{ 5, w5_memory, "memory" },
+	{ 6, bench_migration, "live migration" },
 	{ 0, NULL, NULL },
 };

@@ -258,6 +258,12 @@ bool bench_first_round(void)
 	return cur_round == 0;
 }
 
+/* The round being run, from 0. */
+unsigned int bench_round(void)
+{
+	return cur_round;
+}
+
 static void stats_of(const double *v, unsigned int n, struct stats *s)
 {
 	double sorted[BENCH_MAX_ROUNDS];
@@ -733,7 +739,10 @@ int main(int argc, char **argv)
 	ret = switch_backend(BENCH_INTREE);
 	if (ret)
 		return 1;
-	ret = vid_emu_load();
+	/* With the two migratable devices workload 6 needs. */
+	ret = vid_emu_load_mig(2);
+	if (ret)
+		ret = vid_emu_load();
 	if (ret)
 		bench_note("emulated test device not loaded (%s): pinned-page scope rows are n/a",
 			   strerror(-ret));

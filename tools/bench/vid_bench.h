@@ -89,6 +89,7 @@ double bench_now_us(void);
 double bench_median(double *v, unsigned int n);
 double bench_best(const double *v, unsigned int n);
 bool bench_first_round(void);
+unsigned int bench_round(void);
 struct bench_metric *bench_metric(const char *id, int workload,
 				  const char *label, const char *unit,
 				  double target);
@@ -101,5 +102,8 @@ void bench_prof(const struct bench_metric *m, bool on);
 /* bench_work.c */
 extern const struct bench_workload bench_workloads[];
 int bench_mem_setup(struct bench_mem *mem);
+
+/* bench_mig.c */
+void bench_migration(struct bench_mem *mem);
 
 #endif /* VID_BENCH_H */
