@@ -334,8 +334,8 @@ long vid_get_info(struct vid_container *c, void __user *arg);
 
 /* vid_iova.c: the usable IOVA space */
 int vid_iova_build(struct vid_container *c, struct vid_domain *extra_domain,
-		   struct iommu_group *extra_group, struct list_head *out,
-		   phys_addr_t *sw_msi);
+		   struct iommu_group *extra_group, struct list_head *out);
+bool vid_group_sw_msi(struct iommu_group *iommu_group, phys_addr_t *base);
 bool vid_iova_allows(struct list_head *ranges, dma_addr_t start,
 		     dma_addr_t last);
 bool vid_iova_fits_mappings(struct vid_container *c,

@@ -231,9 +231,11 @@ static int vid_attach_iommu_group(struct vid_container *c,
 	if (!vid_pgsizes_compatible(c, fresh))
 		goto out_detach;
 	/* The new group must not take away IOVA space that is mapped. */
-	ret = vid_iova_build(c, fresh, g->iommu_group, &ranges, &sw_msi);
+	ret = vid_iova_build(c, fresh, g->iommu_group, &ranges);
 	if (ret)
 		goto out_detach;
+	if (!vid_group_sw_msi(g->iommu_group, &sw_msi))
+		sw_msi = PHYS_ADDR_MAX;
 	if (!vid_iova_fits_mappings(c, &ranges)) {
 		ret = -EINVAL;
 		goto out_detach;
@@ -366,7 +368,7 @@ static void vid_iova_refresh(struct vid_container *c)
 
 	if (list_empty(&c->domains))
 		vid_iova_free(&c->iova_ranges);
-	else if (!vid_iova_build(c, NULL, NULL, &ranges, NULL))
+	else if (!vid_iova_build(c, NULL, NULL, &ranges))
 		vid_iova_replace(c, &ranges);
 }
 

@@ -116,15 +116,12 @@ static void vid_resv_free(struct list_head *resv)
  * @extra_domain: a domain about to join, or NULL
  * @extra_group: a group about to join, or NULL
  * @out: empty list head; receives sorted, disjoint &struct vid_iova_range
- * @sw_msi: if not NULL, set to the base of a software-managed MSI window
- *	among the reserved regions, or left alone when there is none
  *
  * Return: 0, -EINVAL if the apertures do not intersect, or -ENOMEM. On
  * error @out is left empty.
  */
 int vid_iova_build(struct vid_container *c, struct vid_domain *extra_domain,
-		   struct iommu_group *extra_group, struct list_head *out,
-		   phys_addr_t *sw_msi)
+		   struct iommu_group *extra_group, struct list_head *out)
 {
 	dma_addr_t start = 0, last = ~(dma_addr_t)0;
 	struct iommu_resv_region *region;
@@ -147,8 +144,6 @@ int vid_iova_build(struct vid_container *c, struct vid_domain *extra_domain,
 			break;
 		if (region->type == IOMMU_RESV_DIRECT_RELAXABLE)
 			continue;
-		if (region->type == IOMMU_RESV_SW_MSI && sw_msi)
-			*sw_msi = region->start;
 		ret = vid_iova_subtract(out, region->start,
 					region->start + region->length - 1);
 	}
@@ -156,6 +151,40 @@ int vid_iova_build(struct vid_container *c, struct vid_domain *extra_domain,
 	if (ret)
 		vid_iova_free(out);
 	return ret;
+}
+
+/**
+ * vid_group_sw_msi() - the software-managed MSI window a group needs
+ * @iommu_group: the group attaching to a new domain
+ * @base: set to the window's base when there is one
+ *
+ * Only the attaching group's own regions count, and a hardware MSI region
+ * wins over a software one: an IOMMU driver that reports both (some SMMU
+ * set-ups) has its MSIs translated already, and an MSI cookie would break
+ * them. This is in-tree's rule.
+ *
+ * Return: true if @iommu_group needs a software MSI window at *@base.
+ */
+bool vid_group_sw_msi(struct iommu_group *iommu_group, phys_addr_t *base)
+{
+	struct iommu_resv_region *region;
+	bool sw = false, hw = false;
+	LIST_HEAD(resv);
+
+	/* Without the list (no memory) there is no window to set up. */
+	if (iommu_get_group_resv_regions(iommu_group, &resv))
+		goto out;
+	list_for_each_entry(region, &resv, list) {
+		if (region->type == IOMMU_RESV_MSI)
+			hw = true;
+		if (region->type == IOMMU_RESV_SW_MSI && !sw) {
+			*base = region->start;
+			sw = true;
+		}
+	}
+out:
+	vid_resv_free(&resv);
+	return sw && !hw;
 }
 
 /**
