@@ -405,16 +405,19 @@ int vmig_wait(struct vmig *vm, const char *until, uint64_t syncs,
 		ret = vmig_query(vm, st);
 		if (ret)
 			return ret;
-		if (!strcmp(st->status, until))
+		if (!strcmp(st->status, until)) {
+			/* "completed" comes a moment before total-time. */
+			if (strcmp(until, "completed") || st->total_ms)
+				return 0;
+		} else if (syncs && !strcmp(st->status, "active") &&
+			   st->syncs >= syncs) {
 			return 0;
-		if (syncs && !strcmp(st->status, "active") &&
-		    st->syncs >= syncs)
-			return 0;
-		if (!strcmp(st->status, "failed") ||
-		    !strcmp(st->status, "cancelled") ||
-		    !strcmp(st->status, "completed"))
+		} else if (!strcmp(st->status, "failed") ||
+			   !strcmp(st->status, "cancelled") ||
+			   !strcmp(st->status, "completed")) {
 			return fail(vm, -EIO, "waiting for %s: migration %s",
 				    until, st->status);
+		}
 		if (vid_now_ms() > deadline)
 			return fail(vm, -ETIMEDOUT, "no %s after %ld ms (%s)",
 				    until, ms, st->status);
