@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -336,6 +337,174 @@ TEST_F(demu, iommu_group_attach_demotes)
 	close(group);
 	ASSERT_EQ(~0ULL, QUERY(self));
 	ASSERT_EQ(0ULL, QUERY(self));
+}
+
+/*
+ * Pins are counted: a page pinned twice stays pinned, and dirty in every
+ * report, until its last pin goes; then it is dirty once more.
+ */
+TEST_F(demu, refcounted_pins)
+{
+	int fd = self->ctx.container;
+
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	VID_ASSERT_OK(vid_emu_pin(self->dev, IOVA + 3 * P, 1, PIN_RW, NULL));
+	VID_ASSERT_OK(vid_emu_pin(self->dev, IOVA + 3 * P, 2, PIN_RW, NULL));
+	ASSERT_EQ(3ULL << 3, QUERY(self));
+	VID_ASSERT_OK(vid_emu_unpin(self->dev, IOVA + 3 * P, 1));
+	/* Page 3 still has a pin; page 4 is still pinned once. */
+	ASSERT_EQ(3ULL << 3, QUERY(self));
+	ASSERT_EQ(3ULL << 3, QUERY(self));
+	VID_ASSERT_OK(vid_emu_unpin(self->dev, IOVA + 3 * P, 2));
+	/* Both let go: dirty once more, then clean. */
+	ASSERT_EQ(3ULL << 3, QUERY(self));
+	ASSERT_EQ(0ULL, QUERY(self));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, STOP));
+}
+
+/*
+ * A report that cannot be written (the user bitmap is read-only) fails
+ * with EFAULT and changes nothing: the next report still has every bit.
+ * An unmap with such a bitmap removes nothing either; it did tell the
+ * device first, which gave its pin back (in-tree does the same), so the
+ * page it held is dirty once more, and no page is lost.
+ */
+TEST_F(demu, failed_report_changes_nothing)
+{
+	int fd = self->ctx.container;
+	uint64_t *ro, bits = 0, got;
+	struct vid_emu_status st;
+	char byte = 9;
+
+	ro = mmap(NULL, P, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 2 * P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 63 * P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_emu_pin(self->dev, IOVA + 7 * P, 1, PIN_RW, NULL));
+	VID_ASSERT_ERR(EFAULT, vid_get_bitmap(fd, 0, IOVA, NPAGES * P, P, ro,
+					      sizeof(*ro)));
+	EXPECT_EQ(1ULL << 2 | 1ULL << 7 | 1ULL << 63, QUERY(self));
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 5 * P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_ERR(EFAULT, vid_unmap_bitmap(fd, 0, IOVA, NPAGES * P, P,
+						ro, sizeof(*ro), &got));
+	/* Still mapped; the pin was given back when the device was told. */
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 2 * P, &byte, 1, 0));
+	VID_ASSERT_OK(vid_emu_status(self->dev, &st, false));
+	EXPECT_EQ(0, st.pinned_refs);
+	VID_ASSERT_OK(vid_unmap_bitmap(fd, 0, IOVA, NPAGES * P, P, &bits,
+				       sizeof(bits), &got));
+	EXPECT_EQ(NPAGES * P, got);
+	EXPECT_EQ(1ULL << 5 | 1ULL << 7, bits);
+	munmap(ro, P);
+	/* Map it again for the teardown's sake. */
+	VID_ASSERT_OK(vid_map(fd, IOVA, self->mem, NPAGES * P, VID_MAP_RW));
+}
+
+/*
+ * One report over three mappings and the holes between them, 150 pages in
+ * three user words: the fixture's 64 pages (bits 0-63), a hole (64-79), 40
+ * pages starting in the middle of the second word (80-119) and 30 pages
+ * across the second and third words (120-149). Every bit is checked, the
+ * next report must be empty for all three mappings (each one cleared),
+ * and an unmap with a bitmap of the last two starts mid-word again.
+ */
+TEST_F(demu, report_spans_words_and_mappings)
+{
+	const uint64_t b_iova = IOVA + 80 * P, c_iova = IOVA + 120 * P;
+	int fd = self->ctx.container;
+	uint64_t bits[3], want[3], got;
+	static const unsigned int pages[] = {
+		0, 63, 80, 81, 100, 119, 120, 127, 128, 149,
+	};
+	char *more, byte = 3;
+	unsigned int i;
+
+	more = vid_alloc(70 * P, 0);
+	ASSERT_NE(NULL, more);
+	VID_ASSERT_OK(vid_map(fd, b_iova, more, 40 * P, VID_MAP_RW));
+	VID_ASSERT_OK(vid_map(fd, c_iova, more + 40 * P, 30 * P, VID_MAP_RW));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+
+	memset(want, 0, sizeof(want));
+	for (i = 0; i < ARRAY_SIZE(pages); i++) {
+		VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + pages[i] * P, &byte,
+					 1, VID_EMU_RW_WRITE));
+		want[pages[i] / 64] |= 1ULL << (pages[i] % 64);
+	}
+	memset(bits, 0, sizeof(bits));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 150 * P, P, bits,
+				     sizeof(bits)));
+	for (i = 0; i < 3; i++)
+		EXPECT_EQ(want[i], bits[i]) TH_LOG("word %u", i);
+	/*
+	 * This backend keeps the caller's bits in the hole (64-79) and past
+	 * the end: poison shows it. In-tree would OR the poison into its own
+	 * bitmaps (README, differences), so it gets a clean buffer.
+	 */
+	memset(bits, vid_backend_intree() ? 0 : 0xff, sizeof(bits));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 150 * P, P, bits,
+				     sizeof(bits)));
+	EXPECT_EQ(0ULL, bits[0]);
+	EXPECT_EQ(vid_backend_intree() ? 0ULL : 0xffffULL, bits[1]);
+	/* In-tree may leave stale bits past the range's last page (149). */
+	EXPECT_EQ(vid_backend_intree() ? 0ULL : ~0x3fffffULL,
+		  bits[2] & (vid_backend_intree() ? 0x3fffffULL : ~0ULL));
+
+	/* B and C again: pages 80 and 149, i.e. bits 0 and 69 from 80. */
+	VID_ASSERT_OK(vid_emu_rw(self->dev, b_iova, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 149 * P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	memset(bits, 0, sizeof(bits));
+	VID_ASSERT_OK(vid_unmap_bitmap(fd, 0, b_iova, 70 * P, P, bits,
+				       2 * sizeof(*bits), &got));
+	EXPECT_EQ(70 * P, got);
+	EXPECT_EQ(1ULL, bits[0]);
+	EXPECT_EQ(1ULL << 5, bits[1]);
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, STOP));
+	vid_free(more, 70 * P);
+}
+
+/*
+ * The device writes while an unmap with a bitmap waits for it to unpin
+ * (its dma_unmap callback is held by VID_EMU_GATE, the container lock
+ * dropped): the write happens before the mapping is reported and
+ * removed, so the unmap's bitmap must have it, next to the pinned page,
+ * and nothing else.
+ */
+TEST_F(demu, write_during_unmap_notification)
+{
+	int fd = self->ctx.container;
+	uint64_t bits = 0;
+	struct vid_unmap_job job = {
+		.container = fd,
+		.iova = IOVA,
+		.size = NPAGES * P,
+		.pgsize = P,
+		.bits = &bits,
+		.bytes = sizeof(bits),
+	};
+	char byte = 5;
+
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	VID_ASSERT_OK(vid_emu_pin(self->dev, IOVA + 4 * P, 1, PIN_RW, NULL));
+	ASSERT_EQ(1ULL << 4, QUERY(self));
+	VID_ASSERT_OK(vid_emu_gate(self->dev, VID_EMU_GATE_ARM, 0));
+	VID_ASSERT_OK(vid_unmap_job_start(&job));
+	VID_ASSERT_OK(vid_emu_gate(self->dev, VID_EMU_GATE_WAIT, 10000));
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 9 * P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_emu_gate(self->dev, VID_EMU_GATE_OPEN, 0));
+	VID_ASSERT_OK(vid_unmap_job_join(&job));
+	ASSERT_EQ(0, job.ret);
+	EXPECT_EQ(NPAGES * P, job.unmapped);
+	EXPECT_EQ(1ULL << 4 | 1ULL << 9, bits);
+	/* Map it again for the teardown's sake. */
+	VID_ASSERT_OK(vid_map(fd, IOVA, self->mem, NPAGES * P, VID_MAP_RW));
 }
 
 TEST_HARNESS_MAIN

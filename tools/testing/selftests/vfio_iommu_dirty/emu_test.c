@@ -25,7 +25,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -485,33 +484,6 @@ TEST_F(emu, unmap_calls_dma_unmap)
 	VID_ASSERT_ERR(EINVAL, vid_emu_pin(dev, IOVA_A + P, 1, PIN_RW, NULL));
 }
 
-/* An unmap run by another thread, for tests that act while it waits. */
-struct unmap_job {
-	int container;
-	uint64_t iova, size, unmapped;
-	int ret;
-};
-
-static void *unmap_thread(void *arg)
-{
-	struct unmap_job *job = arg;
-
-	job->ret = vid_unmap(job->container, job->iova, job->size,
-			     &job->unmapped);
-	return NULL;
-}
-
-static int emu_gate(int dev, uint32_t flags, uint32_t timeout_ms)
-{
-	struct vid_emu_gate gate = {
-		.argsz = sizeof(gate),
-		.flags = flags,
-		.timeout_ms = timeout_ms,
-	};
-
-	return ioctl(dev, VID_EMU_GATE, &gate) ? -errno : 0;
-}
-
 /*
  * A v2 unmap whose range ends in a hole waits for the device to unpin,
  * with the container lock dropped; meanwhile another mapping appears
@@ -524,27 +496,26 @@ static int emu_gate(int dev, uint32_t flags, uint32_t timeout_ms)
  */
 TEST_F(emu, unmap_rechecks_edges_after_notifying)
 {
-	struct unmap_job job = {
+	struct vid_unmap_job job = {
 		.container = self->ctx.container,
 		.iova = IOVA_A,
 		.size = BUF_SIZE,
 	};
 	int dev = self->ctx.device;
 	uint8_t byte;
-	pthread_t th;
 
 	/* Pages 0-5 of the range mapped and one pinned; 6-7 a hole. */
 	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->a,
 			      BUF_SIZE - 2 * P, VID_MAP_RW));
 	VID_ASSERT_OK(vid_emu_pin(dev, IOVA_A, 1, PIN_RW, NULL));
-	VID_ASSERT_OK(emu_gate(dev, VID_EMU_GATE_ARM, 0));
-	ASSERT_EQ(0, pthread_create(&th, NULL, unmap_thread, &job));
-	VID_ASSERT_OK(emu_gate(dev, VID_EMU_GATE_WAIT, 10000));
+	VID_ASSERT_OK(vid_emu_gate(dev, VID_EMU_GATE_ARM, 0));
+	VID_ASSERT_OK(vid_unmap_job_start(&job));
+	VID_ASSERT_OK(vid_emu_gate(dev, VID_EMU_GATE_WAIT, 10000));
 	/* The unmap waits at the device: map across its end (pages 7-8). */
 	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A + BUF_SIZE - P,
 			      self->b, 2 * P, VID_MAP_RW));
-	VID_ASSERT_OK(emu_gate(dev, VID_EMU_GATE_OPEN, 0));
-	ASSERT_EQ(0, pthread_join(th, NULL));
+	VID_ASSERT_OK(vid_emu_gate(dev, VID_EMU_GATE_OPEN, 0));
+	VID_ASSERT_OK(vid_unmap_job_join(&job));
 
 	/*
 	 * In-tree re-checks too but then returns success, having reset its
@@ -582,8 +553,9 @@ TEST_F(emu, gate_arguments)
 	gate.timeout_ms = VID_EMU_GATE_MAX_MS + 1;
 	EXPECT_EQ(-1, ioctl(dev, VID_EMU_GATE, &gate));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-ETIMEDOUT, emu_gate(dev, VID_EMU_GATE_WAIT, 10));
-	VID_ASSERT_OK(emu_gate(dev, VID_EMU_GATE_ARM | VID_EMU_GATE_OPEN, 0));
+	EXPECT_EQ(-ETIMEDOUT, vid_emu_gate(dev, VID_EMU_GATE_WAIT, 10));
+	VID_ASSERT_OK(vid_emu_gate(dev, VID_EMU_GATE_ARM | VID_EMU_GATE_OPEN,
+				   0));
 }
 
 /* One unmap over several mappings with pins: one call per mapping. */

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -951,6 +952,41 @@ int vid_emu_status(int dev, struct vid_emu_status *st, bool reset)
 	st->argsz = sizeof(*st);
 	st->flags = reset ? VID_EMU_STATUS_RESET : 0;
 	return ioctl(dev, VID_EMU_STATUS, st) ? -errno : 0;
+}
+
+int vid_emu_gate(int dev, uint32_t flags, uint32_t timeout_ms)
+{
+	struct vid_emu_gate gate = {
+		.argsz = sizeof(gate),
+		.flags = flags,
+		.timeout_ms = timeout_ms,
+	};
+
+	return ioctl(dev, VID_EMU_GATE, &gate) ? -errno : 0;
+}
+
+static void *unmap_job_run(void *arg)
+{
+	struct vid_unmap_job *job = arg;
+
+	if (job->bits)
+		job->ret = vid_unmap_bitmap(job->container, 0, job->iova,
+					    job->size, job->pgsize, job->bits,
+					    job->bytes, &job->unmapped);
+	else
+		job->ret = vid_unmap(job->container, job->iova, job->size,
+				     &job->unmapped);
+	return NULL;
+}
+
+int vid_unmap_job_start(struct vid_unmap_job *job)
+{
+	return -pthread_create(&job->thread, NULL, unmap_job_run, job);
+}
+
+int vid_unmap_job_join(struct vid_unmap_job *job)
+{
+	return -pthread_join(job->thread, NULL);
 }
 
 /* ---------------------------------------------------------------------- */

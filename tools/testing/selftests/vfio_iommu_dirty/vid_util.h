@@ -8,6 +8,7 @@
 #ifndef VID_UTIL_H
 #define VID_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -244,6 +245,27 @@ int vid_emu_unpin_all(int dev);
 int vid_emu_rw(int dev, uint64_t iova, void *buf, uint64_t len,
 	       uint32_t flags);
 int vid_emu_status(int dev, struct vid_emu_status *st, bool reset);
+/* VID_EMU_GATE with @flags; 0 or -errno (-ETIMEDOUT for WAIT). */
+int vid_emu_gate(int dev, uint32_t flags, uint32_t timeout_ms);
+
+/*
+ * An unmap run by another thread, for tests that act while it waits for
+ * a device (VID_EMU_GATE). With @bits it asks for a dirty bitmap at
+ * @pgsize. @ret and @unmapped hold the result once joined.
+ */
+struct vid_unmap_job {
+	int container;
+	uint64_t iova, size;
+	uint64_t pgsize;
+	uint64_t *bits;
+	uint64_t bytes;
+	uint64_t unmapped;
+	int ret;
+	pthread_t thread;
+};
+
+int vid_unmap_job_start(struct vid_unmap_job *job);
+int vid_unmap_job_join(struct vid_unmap_job *job);
 
 /* --- seeds, randomness, time --------------------------------------------- */
 
