@@ -11,7 +11,9 @@
 #   make check-debug the selftests on a debug kernel (KASAN, lockdep,
 #                   kmemleak, fault injection), built once and cached
 #                   outside the clone; ends with "N passed, N failed"
-#   make demo       a DMA round trip through this module, explained
+#   make demo       QEMU migrates a VM through this module while its device
+#                   writes; the dirty pages of each sync, drawn
+#   make bench      this module against in-tree type1, in one guest boot
 #   make install    modules_install into updates/ and depmod (uninstall)
 #   make install-check  make install and DKMS in scratch trees, checked
 #
@@ -134,6 +136,6 @@ print-kver:
 	@echo $(KVER)
 
 help:
-	@sed -n '3,20p' $(PWD_)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,22p' $(PWD_)/Makefile | sed 's/^# \{0,1\}//'
 
 endif
