@@ -21,8 +21,12 @@
 #   N     the command's exit status (kernel log clean, or command failed)
 #   3     the command succeeded but the kernel log shows problems
 #   124   timeout: the guest was killed
-#   125   the guest never reported an exit status (panic, crash, QEMU error)
-#         or the runner could not set the guest up
+#   125   the guest never reported an exit status (panic, crash, QEMU error),
+#         the runner could not set the guest up, or the guest's init could
+#         not (its "@@VID-SETUP-FAILED problems=N@@" marker: a module that
+#         did not load, no host root, edu not on vfio-pci, ...; the init
+#         says what on "vid-init: set-up: ..." lines); the command still
+#         ran, and its output is there, but it proves nothing
 #   2     usage error
 #
 # Another kernel than Debian's (the debug kernel of scripts/debug-kernel.sh):
@@ -55,6 +59,7 @@ KERNEL_LOG_PROBLEMS='BUG:|WARNING:|Oops|general protection fault|Call Trace|[Kk]
 # guest's own kmemleak verdict.
 DEBUG_LOG_PROBLEMS='KASAN|UBSAN|possible circular locking|possible recursive locking|inconsistent lock state|bad unlock balance|suspicious RCU usage|lock held when returning|list_(add|del) corruption|unreferenced object|kmemleak: .*(disabled|Cannot|[Ee]rror|pool empty)|INFO: task .* blocked|rcu: INFO|detected stalls'
 KMEMLEAK_CLEAN='vid: kmemleak: clean'
+SETUP_FAILED='@@VID-SETUP-FAILED problems=[0-9]*@@'
 DMAR_FAULT='DMAR:.*[Ff]ault'
 KVM_PROBE_TIMEOUT=40
 
@@ -512,6 +517,13 @@ boot_s=$(awk -v t="$QEMU_SECS" -v r="$run_s" 'BEGIN { printf "%.1f", t - r }')
 if [ "$log_ok" = 0 ]; then
 	[ "$rc" = 0 ] && rc=3
 	msg "kernel log problems (full log: $console_log)"
+fi
+# The guest's own set-up failed: whatever the command reported, it ran in a
+# guest that was not the one asked for. This outranks the command's status.
+if grep -aq "$SETUP_FAILED" "$output_log" "$console_log"; then
+	msg "the guest's set-up failed (its \"vid-init: set-up:\" lines say" \
+		"what); the command's own exit status was $rc"
+	rc=125
 fi
 msg "exit status $rc (boot ${boot_s} s + run ${run_s} s)"
 exit "$rc"
