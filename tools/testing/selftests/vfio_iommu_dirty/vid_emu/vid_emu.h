@@ -34,10 +34,42 @@
 
 struct page;
 
+struct platform_device;
+struct platform_driver;
+
 /* Linux 6.1 has neither the iommufd callbacks nor void remove(). */
 #if LINUX_VERSION_MAJOR == 6 && LINUX_VERSION_PATCHLEVEL == 1
 #define VID_EMU_KERNEL_6_1	1
 #endif
+
+/*
+ * The iommufd callbacks of an emulated device, for both kinds' ops. The
+ * helpers are NULL when the kernel has no IOMMUFD, which is what
+ * __vfio_register_dev() expects then; with IOMMUFD it requires them.
+ */
+#ifdef VID_EMU_KERNEL_6_1
+#define VID_EMU_IOMMUFD_OPS
+#define VID_EMU_REMOVE		vid_emu_remove_dev_int
+#else
+#define VID_EMU_IOMMUFD_OPS						\
+	.bind_iommufd	= vfio_iommufd_emulated_bind,			\
+	.unbind_iommufd	= vfio_iommufd_emulated_unbind,			\
+	.attach_ioas	= vfio_iommufd_emulated_attach_ioas,		\
+	.detach_ioas	= vfio_iommufd_emulated_detach_ioas,
+#define VID_EMU_REMOVE		vid_emu_remove_dev
+#endif
+
+/**
+ * struct vid_emu_devset - one kind of test device: a driver, its devices
+ * @drv: the platform driver (its name is the devices' name stem)
+ * @pdevs: the platform devices registered, @n of them
+ * @n: how many
+ */
+struct vid_emu_devset {
+	struct platform_driver *drv;
+	struct platform_device **pdevs;
+	unsigned int n;
+};
 
 /**
  * struct vid_emu_dev - one emulated device
@@ -77,6 +109,12 @@ static inline struct vid_emu_dev *to_vid_emu(struct vfio_device *vdev)
 	return container_of(vdev, struct vid_emu_dev, vdev);
 }
 
+int vid_emu_probe_dev(struct platform_device *pdev,
+		      const struct vfio_device_ops *ops, size_t size);
+void vid_emu_remove_dev(struct platform_device *pdev);
+int vid_emu_remove_dev_int(struct platform_device *pdev);
+int vid_emu_devset_add(struct vid_emu_devset *set, unsigned int count);
+void vid_emu_devset_remove(struct vid_emu_devset *set);
 bool vid_emu_range_ok(u64 iova, u64 len);
 int vid_emu_pin_locked(struct vid_emu_dev *emu, u64 iova, u32 npages,
 		       int prot, struct page **pages);

@@ -40,9 +40,6 @@ module_param(mig_count, uint, 0444);
 MODULE_PARM_DESC(mig_count,
 		 "number of migratable PCI-like devices, vid-mig.N (0-8, default 0)");
 
-static struct platform_device **vid_emu_pdevs;
-static unsigned int vid_emu_npdevs;
-
 /* Called by the VFIO core inside vfio_alloc_device(). */
 static int vid_emu_init_dev(struct vfio_device *vdev)
 {
@@ -161,20 +158,11 @@ static long vid_emu_ioctl(struct vfio_device *vdev, unsigned int cmd,
 	return -ENOTTY;
 }
 
-/*
- * The iommufd helpers are NULL when the kernel has no IOMMUFD, which is
- * what __vfio_register_dev() expects then; with IOMMUFD it requires them.
- */
 static const struct vfio_device_ops vid_emu_ops = {
 	.name		= VID_EMU_NAME,
 	.init		= vid_emu_init_dev,
 	.release	= vid_emu_release_dev,
-#ifndef VID_EMU_KERNEL_6_1
-	.bind_iommufd	= vfio_iommufd_emulated_bind,
-	.unbind_iommufd	= vfio_iommufd_emulated_unbind,
-	.attach_ioas	= vfio_iommufd_emulated_attach_ioas,
-	.detach_ioas	= vfio_iommufd_emulated_detach_ioas,
-#endif
+	VID_EMU_IOMMUFD_OPS
 	.open_device	= vid_emu_open_device,
 	.close_device	= vid_emu_close_device,
 	.ioctl		= vid_emu_ioctl,
@@ -183,41 +171,10 @@ static const struct vfio_device_ops vid_emu_ops = {
 
 static int vid_emu_probe(struct platform_device *pdev)
 {
-	struct vid_emu_dev *emu;
-	int ret;
-
-	emu = vfio_alloc_device(vid_emu_dev, vdev, &pdev->dev, &vid_emu_ops);
-	if (IS_ERR(emu))
-		return PTR_ERR(emu);
-	ret = vfio_register_emulated_iommu_dev(&emu->vdev);
-	if (ret) {
-		vfio_put_device(&emu->vdev);
-		return ret;
-	}
-	platform_set_drvdata(pdev, emu);
-	return 0;
+	static_assert(offsetof(struct vid_emu_dev, vdev) == 0);
+	return vid_emu_probe_dev(pdev, &vid_emu_ops,
+				 sizeof(struct vid_emu_dev));
 }
-
-static void vid_emu_remove(struct platform_device *pdev)
-{
-	struct vid_emu_dev *emu = platform_get_drvdata(pdev);
-
-	/* Waits until user space has closed every fd of the device. */
-	vfio_unregister_group_dev(&emu->vdev);
-	vfio_put_device(&emu->vdev);
-}
-
-#ifdef VID_EMU_KERNEL_6_1
-static int vid_emu_remove_int(struct platform_device *pdev)
-{
-	vid_emu_remove(pdev);
-	return 0;
-}
-
-#define VID_EMU_REMOVE	vid_emu_remove_int
-#else
-#define VID_EMU_REMOVE	vid_emu_remove
-#endif
 
 static struct platform_driver vid_emu_driver = {
 	.probe		= vid_emu_probe,
@@ -236,68 +193,31 @@ static struct platform_driver vid_emu_driver = {
 	.driver_managed_dma	= true,
 };
 
-static void vid_emu_destroy_devices(void)
-{
-	while (vid_emu_npdevs)
-		platform_device_unregister(vid_emu_pdevs[--vid_emu_npdevs]);
-	kfree(vid_emu_pdevs);
-	vid_emu_pdevs = NULL;
-}
+static struct vid_emu_devset vid_emu_set = { .drv = &vid_emu_driver };
 
 static int __init vid_emu_init(void)
 {
-	struct platform_device *pdev;
 	int ret;
 
 	if (!count || count > VID_EMU_MAX_DEVICES) {
 		pr_err("vid_emu: count must be 1..%d\n", VID_EMU_MAX_DEVICES);
 		return -EINVAL;
 	}
-	vid_emu_pdevs = kcalloc(count, sizeof(*vid_emu_pdevs), GFP_KERNEL);
-	if (!vid_emu_pdevs)
-		return -ENOMEM;
-
-	ret = platform_driver_register(&vid_emu_driver);
+	ret = vid_emu_devset_add(&vid_emu_set, count);
 	if (ret)
-		goto err_free;
-
-	while (vid_emu_npdevs < count) {
-		pdev = platform_device_register_simple(VID_EMU_NAME,
-						       vid_emu_npdevs, NULL, 0);
-		if (IS_ERR(pdev)) {
-			ret = PTR_ERR(pdev);
-			goto err_devices;
-		}
-		vid_emu_pdevs[vid_emu_npdevs++] = pdev;
-		/* A probe failure is not reported by the registration. */
-		if (!platform_get_drvdata(pdev)) {
-			dev_err(&pdev->dev, "could not register the VFIO device\n");
-			ret = -ENODEV;
-			goto err_devices;
-		}
-	}
+		return ret;
 	ret = vid_mig_register(mig_count);
 	if (ret) {
 		pr_err("vid_emu: mig_count must be 0..8 (%d)\n", ret);
-		goto err_devices;
+		vid_emu_devset_remove(&vid_emu_set);
 	}
-	return 0;
-
-err_devices:
-	vid_emu_destroy_devices();
-	platform_driver_unregister(&vid_emu_driver);
-	return ret;
-err_free:
-	kfree(vid_emu_pdevs);
-	vid_emu_pdevs = NULL;
 	return ret;
 }
 
 static void __exit vid_emu_exit(void)
 {
 	vid_mig_unregister();
-	vid_emu_destroy_devices();
-	platform_driver_unregister(&vid_emu_driver);
+	vid_emu_devset_remove(&vid_emu_set);
 }
 
 module_init(vid_emu_init);

@@ -41,9 +41,6 @@
 #define VID_MIG_COMMAND_MASK	(PCI_COMMAND_IO | PCI_COMMAND_MEMORY | \
 				 PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE)
 
-static struct platform_device **vid_mig_pdevs;
-static unsigned int vid_mig_npdevs;
-
 /* ---------------------------------------------------------------- state */
 
 /**
@@ -432,12 +429,7 @@ static const struct vfio_device_ops vid_mig_ops = {
 	.name		= VID_MIG_NAME,
 	.init		= vid_mig_init_dev,
 	.release	= vid_mig_release_dev,
-#ifndef VID_EMU_KERNEL_6_1
-	.bind_iommufd	= vfio_iommufd_emulated_bind,
-	.unbind_iommufd	= vfio_iommufd_emulated_unbind,
-	.attach_ioas	= vfio_iommufd_emulated_attach_ioas,
-	.detach_ioas	= vfio_iommufd_emulated_detach_ioas,
-#endif
+	VID_EMU_IOMMUFD_OPS
 	.open_device	= vid_mig_open_device,
 	.close_device	= vid_mig_close_device,
 	.read		= vid_mig_read,
@@ -448,44 +440,14 @@ static const struct vfio_device_ops vid_mig_ops = {
 
 static int vid_mig_probe(struct platform_device *pdev)
 {
-	struct vid_mig_dev *md;
-	int ret;
-
-	md = vfio_alloc_device(vid_mig_dev, emu.vdev, &pdev->dev, &vid_mig_ops);
-	if (IS_ERR(md))
-		return PTR_ERR(md);
-	ret = vfio_register_emulated_iommu_dev(&md->emu.vdev);
-	if (ret) {
-		vfio_put_device(&md->emu.vdev);
-		return ret;
-	}
-	platform_set_drvdata(pdev, md);
-	return 0;
+	static_assert(offsetof(struct vid_mig_dev, emu.vdev) == 0);
+	return vid_emu_probe_dev(pdev, &vid_mig_ops,
+				 sizeof(struct vid_mig_dev));
 }
-
-static void vid_mig_remove(struct platform_device *pdev)
-{
-	struct vid_mig_dev *md = platform_get_drvdata(pdev);
-
-	vfio_unregister_group_dev(&md->emu.vdev);
-	vfio_put_device(&md->emu.vdev);
-}
-
-#ifdef VID_EMU_KERNEL_6_1
-static int vid_mig_remove_int(struct platform_device *pdev)
-{
-	vid_mig_remove(pdev);
-	return 0;
-}
-
-#define VID_MIG_REMOVE	vid_mig_remove_int
-#else
-#define VID_MIG_REMOVE	vid_mig_remove
-#endif
 
 static struct platform_driver vid_mig_driver = {
 	.probe		= vid_mig_probe,
-	.remove		= VID_MIG_REMOVE,
+	.remove		= VID_EMU_REMOVE,
 	.driver		= {
 		.name			= VID_MIG_NAME,
 		.dev_groups		= vid_mig_groups,
@@ -496,6 +458,8 @@ static struct platform_driver vid_mig_driver = {
 	.driver_managed_dma	= true,
 };
 
+static struct vid_emu_devset vid_mig_set = { .drv = &vid_mig_driver };
+
 /**
  * vid_mig_unregister() - remove every vid-mig device and the driver
  *
@@ -503,13 +467,7 @@ static struct platform_driver vid_mig_driver = {
  */
 void vid_mig_unregister(void)
 {
-	if (!vid_mig_pdevs)
-		return;
-	while (vid_mig_npdevs)
-		platform_device_unregister(vid_mig_pdevs[--vid_mig_npdevs]);
-	kfree(vid_mig_pdevs);
-	vid_mig_pdevs = NULL;
-	platform_driver_unregister(&vid_mig_driver);
+	vid_emu_devset_remove(&vid_mig_set);
 }
 
 /**
@@ -520,38 +478,9 @@ void vid_mig_unregister(void)
  */
 int vid_mig_register(unsigned int count)
 {
-	struct platform_device *pdev;
-	int ret;
-
 	if (!count)
 		return 0;
 	if (count > VID_MIG_MAX_DEVICES)
 		return -EINVAL;
-	vid_mig_pdevs = kcalloc(count, sizeof(*vid_mig_pdevs), GFP_KERNEL);
-	if (!vid_mig_pdevs)
-		return -ENOMEM;
-	ret = platform_driver_register(&vid_mig_driver);
-	if (ret) {
-		kfree(vid_mig_pdevs);
-		vid_mig_pdevs = NULL;
-		return ret;
-	}
-	while (vid_mig_npdevs < count) {
-		pdev = platform_device_register_simple(VID_MIG_NAME,
-						       vid_mig_npdevs, NULL, 0);
-		if (IS_ERR(pdev)) {
-			ret = PTR_ERR(pdev);
-			goto err;
-		}
-		vid_mig_pdevs[vid_mig_npdevs++] = pdev;
-		if (!platform_get_drvdata(pdev)) {
-			dev_err(&pdev->dev, "could not register the VFIO device\n");
-			ret = -ENODEV;
-			goto err;
-		}
-	}
-	return 0;
-err:
-	vid_mig_unregister();
-	return ret;
+	return vid_emu_devset_add(&vid_mig_set, count);
 }

@@ -35,7 +35,7 @@ struct vid_mig_dma_cmd {
 
 static struct vid_mig_dev *vid_mig_from_dev(struct device *dev)
 {
-	return platform_get_drvdata(to_platform_device(dev));
+	return to_vid_mig(platform_get_drvdata(to_platform_device(dev)));
 }
 
 /*
