@@ -16,6 +16,7 @@
 #include "vid_test.h"
 
 #define P	VID_PAGE
+#define POISON	0xa5a5a5a5a5a5a5a5ULL
 
 /* The string after "@key: " in the state file, into @out. */
 static int state_word(const char *key, char *out, size_t len)
@@ -141,13 +142,22 @@ TEST_F(dbg, state_follows_operations)
 	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
 	ASSERT_EQ(0, state_word("dirty_tracking", word, sizeof(word)));
 	ASSERT_STREQ("on", word);
+	/*
+	 * Outside pinned-page scope every page of the mapping is dirty, and
+	 * the bits of the word past it are the caller's, left alone.
+	 */
+	bits = POISON;
 	VID_ASSERT_OK(vid_get_bitmap(fd, 0, 0x100000, 4 * P, P, &bits,
 				     sizeof(bits)));
+	ASSERT_EQ((POISON & ~0xfULL) | 0xfULL, bits);
 	ASSERT_EQ(1, vid_debugfs_state("stat_bitmap_queries"));
 	ASSERT_EQ(4, vid_debugfs_state("stat_dirty_bits"));
 	ASSERT_EQ(8, vid_debugfs_state("stat_bitmap_bytes"));
+	bits = POISON;
 	VID_ASSERT_OK(vid_unmap_bitmap(fd, 0, 0x200000, 2 * P, P, &bits,
 				       sizeof(bits), &got));
+	ASSERT_EQ(2 * P, got);
+	ASSERT_EQ(POISON | 0x3ULL, bits);
 	ASSERT_EQ(2, vid_debugfs_state("stat_bitmap_queries"));
 	ASSERT_EQ(6, vid_debugfs_state("stat_dirty_bits"));
 	ASSERT_EQ(1, vid_debugfs_state("stat_unmaps"));

@@ -42,6 +42,9 @@
 #define USE_EVERY	10
 #define WAIT_MS		20000
 #define PIN_RW		(VID_EMU_PIN_READ | VID_EMU_PIN_WRITE)
+#define POISON		0xa5a5a5a5a5a5a5a5ULL
+#define MAP_BITS	(~0ULL >> (64 - NPAGES))	/* a mapping's bits */
+#define SPAN_WORDS	((3 * IOVA_STEP + NPAGES * P) / P / 64 + 1)
 
 /*
  * In-tree type1 (6.12) calls the test device's dma_unmap holding a lock
@@ -162,6 +165,46 @@ static long dev_pins(int dev)
 	return st.anomalies ? -EIO : (long)st.pinned_pages;
 }
 
+/*
+ * What a dirty bitmap holds before a report: poison, which this backend
+ * must leave alone outside the mappings. In-tree zeroes the bits of the
+ * word a mapping ends in (README, differences), so it gets a clean buffer;
+ * every mapping here starts a 64-bit word, so nothing else differs.
+ */
+static uint64_t bits_fill(void)
+{
+	return vid_backend_intree() ? 0 : POISON;
+}
+
+/*
+ * Compare a report of @n words with @want, all of it: 0, or -1 after
+ * printing the first word that differs (also from a child process).
+ */
+static int bits_differ(const char *what, const uint64_t *bits,
+		       const uint64_t *want, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (bits[i] == want[i])
+			continue;
+		fprintf(stderr, "# %s: word %u is 0x%016llx, want 0x%016llx\n",
+			what, i, (unsigned long long)bits[i],
+			(unsigned long long)want[i]);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The one word of a report of one whole mapping: @dirty in its NPAGES
+ * bits, the caller's fill in the others.
+ */
+static uint64_t map_word(uint64_t dirty)
+{
+	return (bits_fill() & ~MAP_BITS) | dirty;
+}
+
 /* ---------------------------------------------------------------------- */
 /* a process exits (or is killed) with everything in place                 */
 /* ---------------------------------------------------------------------- */
@@ -176,13 +219,14 @@ struct report {
 
 /*
  * Build a container with mappings (one read-only), device pins (some
- * taken twice), device writes and reads, tracking on and a bitmap read.
- * Returns 0 or a negative step number.
+ * taken twice), device writes and reads, tracking on and a bitmap read,
+ * checked bit by bit. Returns 0 or a negative step number.
  */
 static int build_everything(struct both *b, bool edu, uint8_t *mem)
 {
 	uint64_t span = map_iova(NMAPS - 1) + NPAGES * P - map_iova(0);
-	uint64_t bits[(3 * IOVA_STEP + NPAGES * P) / P / 64 + 1];
+	uint64_t bits[SPAN_WORDS], want[SPAN_WORDS];
+	const unsigned int step = IOVA_STEP / P / 64;	/* words */
 	uint8_t data[64];
 	int i;
 
@@ -212,10 +256,30 @@ static int build_everything(struct both *b, bool edu, uint8_t *mem)
 		       VID_EMU_RW_WRITE | VID_EMU_RW_PINNED))
 		return -5;
 	/* One report over all of them and the holes between. */
-	memset(bits, 0, sizeof(bits));
+	for (i = 0; i < (int)SPAN_WORDS; i++)
+		bits[i] = bits_fill();
+	memcpy(want, bits, sizeof(want));
 	if (vid_get_bitmap(b->container, 0, map_iova(0), span, P, bits,
 			   sizeof(bits)))
 		return -6;
+	if (edu) {
+		/* edu never pins: every page of every mapping is dirty. */
+		for (i = 0; i < NMAPS; i++)
+			want[i * step] = map_word(MAP_BITS);
+	} else {
+		/*
+		 * Pinned-page scope: the pinned pages (0-7 of the first
+		 * mapping, 0-3 of the last, read-only pins too) and the page
+		 * dma_rw wrote (the second mapping's first); not the page
+		 * written through the pins (that is no dma_rw), nor the reads.
+		 */
+		want[0] = map_word(0xffULL);
+		want[step] = map_word(1ULL);
+		want[2 * step] = map_word(0);
+		want[3 * step] = map_word(0xfULL);
+	}
+	if (bits_differ("first report", bits, want, SPAN_WORDS))
+		return -7;
 	return 0;
 }
 
@@ -573,13 +637,41 @@ static void owner_main(int sock)
 	_exit(0);
 }
 
-/* An unmap with a dirty bitmap of one whole mapping; its result. */
-static int unmap_one(int container, int i, uint64_t *got)
+/*
+ * An unmap with a dirty bitmap of one whole mapping: its result, and 0 or
+ * -EBADMSG (printed) when the report is not exactly @dirty in the
+ * mapping's bits and the caller's fill in the rest of the word.
+ */
+static int unmap_one(int container, int i, uint64_t dirty, uint64_t *got)
 {
-	uint64_t bits[NPAGES / 64 + 1] = { 0 };
+	uint64_t bits = bits_fill(), want = map_word(dirty);
+	char what[40];
+	int ret;
 
-	return vid_unmap_bitmap(container, 0, map_iova(i), NPAGES * P, P,
-				bits, sizeof(bits), got);
+	ret = vid_unmap_bitmap(container, 0, map_iova(i), NPAGES * P, P,
+			       &bits, sizeof(bits), got);
+	snprintf(what, sizeof(what), "unmap of mapping %d", i);
+	if (!ret && bits_differ(what, &bits, &want, 1))
+		ret = -EBADMSG;
+	return ret;
+}
+
+/*
+ * A report of one whole mapping: 0, -EBADMSG (printed) as unmap_one(), or
+ * the query's error.
+ */
+static int report_one(int container, int i, uint64_t dirty)
+{
+	uint64_t bits = bits_fill(), want = map_word(dirty);
+	char what[40];
+	int ret;
+
+	ret = vid_get_bitmap(container, 0, map_iova(i), NPAGES * P, P, &bits,
+			     sizeof(bits));
+	snprintf(what, sizeof(what), "report of mapping %d", i);
+	if (!ret && bits_differ(what, &bits, &want, 1))
+		ret = -EBADMSG;
+	return ret;
 }
 
 /*
@@ -595,7 +687,7 @@ static int unmap_one(int container, int i, uint64_t *got)
 TEST_F(proc, container_passed)
 {
 	uint8_t *own = vid_alloc(NPAGES * P, 0x55), data[32];
-	uint64_t bits[2 * NPAGES / 64 + 1], got;
+	uint64_t got;
 	struct both b;
 	int sv[2], n;
 	long lck;
@@ -624,11 +716,11 @@ TEST_F(proc, container_passed)
 	/* The owner alive: its memory is charged to it, not to us. */
 	EXPECT_EQ(NMAPS * NPAGES * P / 1024, vid_proc_status_kb(pid, "VmLck"));
 	EXPECT_EQ(self->base.vmlck_kb, vid_vmlck_kb());
-	memset(bits, 0, sizeof(bits));
-	VID_ASSERT_OK(vid_get_bitmap(b.container, 0, map_iova(1), NPAGES * P,
-				     P, bits, sizeof(bits)));
-	/* edu never pins: every mapped page is dirty. */
-	EXPECT_EQ(~0ULL >> (64 - NPAGES), bits[0]);
+	/*
+	 * edu never pins: every mapped page is dirty, in this report and
+	 * in every one that follows, whatever the device does.
+	 */
+	VID_ASSERT_OK(report_one(b.container, 1, MAP_BITS));
 	/* Pins through the owner's memory work from here ... */
 	VID_ASSERT_OK(vid_emu_pin(b.dev, map_iova(1), 2, PIN_RW, NULL));
 	EXPECT_EQ(14, dev_pins(b.dev));
@@ -648,7 +740,7 @@ TEST_F(proc, container_passed)
 	VID_ASSERT_OK(vid_emu_rw(b.dev, OWN_IOVA + 8, data, sizeof(data),
 				 VID_EMU_RW_WRITE));
 	/* Unmapping one of the owner's mappings gives it its charge back. */
-	VID_ASSERT_OK(unmap_one(b.container, 2, &got));
+	VID_ASSERT_OK(unmap_one(b.container, 2, MAP_BITS, &got));
 	EXPECT_EQ(NPAGES * P, got);
 	EXPECT_EQ((NMAPS - 1) * NPAGES * P / 1024,
 		  vid_proc_status_kb(pid, "VmLck"));
@@ -670,16 +762,14 @@ TEST_F(proc, container_passed)
 				 VID_EMU_RW_PINNED));
 	EXPECT_EQ(0x77, data[0]);
 	/* ... reports and our own mapping go on as before ... */
-	memset(bits, 0, sizeof(bits));
-	VID_ASSERT_OK(vid_get_bitmap(b.container, 0, map_iova(0), NPAGES * P,
-				     P, bits, sizeof(bits)));
+	VID_ASSERT_OK(report_one(b.container, 0, MAP_BITS));
 	VID_ASSERT_OK(vid_emu_rw(b.dev, OWN_IOVA, data, sizeof(data),
 				 VID_EMU_RW_WRITE));
 	/* ... and the dead owner's mappings can still be unmapped. */
 	for (n = 0; n < NMAPS; n++) {
 		if (n == 2)
 			continue;
-		VID_ASSERT_OK(unmap_one(b.container, n, &got));
+		VID_ASSERT_OK(unmap_one(b.container, n, MAP_BITS, &got));
 		EXPECT_EQ(NPAGES * P, got);
 	}
 	lck = vid_vmlck_kb();
@@ -700,16 +790,19 @@ TEST_F(proc, container_passed)
  * into the parent's memory (the backend copies through the mapping
  * owner's memory map only), maps memory of its own and exits without
  * unmapping it. Returns 0 or a failed step.
+ *
+ * Its reports follow the parent's first one (build_everything()): in
+ * pinned-page scope the first mapping's pages 0-7 are still pinned and
+ * nothing touched the third; with edu every page is dirty.
  */
 static int forked_child(struct both *b, bool edu)
 {
-	uint64_t bits[NPAGES / 64 + 1] = { 0 }, got;
 	uint8_t *mine = vid_alloc(4 * P, 0x99), data[16] = { 0 };
+	uint64_t got;
 
 	if (!mine)
 		return 1;
-	if (vid_get_bitmap(b->container, 0, map_iova(0), NPAGES * P, P, bits,
-			   sizeof(bits)))
+	if (report_one(b->container, 0, edu ? MAP_BITS : 0xffULL))
 		return 2;
 	if (vid_emu_rw(b->dev, map_iova(1), data, sizeof(data),
 		       VID_EMU_RW_WRITE) != -EFAULT)
@@ -721,7 +814,8 @@ static int forked_child(struct both *b, bool edu)
 	/* Pinned, and charged to us, only with an IOMMU domain. */
 	if (vid_vmlck_kb() != (edu ? (long)(4 * P / 1024) : 0))
 		return 6;
-	if (unmap_one(b->container, 2, &got) || got != NPAGES * P)
+	if (unmap_one(b->container, 2, edu ? MAP_BITS : 0, &got) ||
+	    got != NPAGES * P)
 		return 7;
 	return 0;
 }
@@ -729,6 +823,7 @@ static int forked_child(struct both *b, bool edu)
 static void fork_while_tracking(struct __test_metadata *_metadata,
 				struct _test_data_proc *self, bool edu)
 {
+	static const uint64_t want[NMAPS] = { 0xffULL, 0x11ULL, 0, 0xfULL };
 	uint8_t *mem = vid_alloc(NMAPS * NPAGES * P, 0x12), data[16];
 	struct vid_acct before;
 	struct both b;
@@ -760,10 +855,18 @@ static void fork_while_tracking(struct __test_metadata *_metadata,
 	pinned = vid_pinned_pages(&err);
 	VID_ASSERT_UNMAP(b.container, OWN_IOVA, 4 * P, 4 * P);
 	EXPECT_EQ(pinned - (edu ? 4 : 0), vid_pinned_pages(&err));
+	/*
+	 * Since the child's report, in pinned-page scope: the first
+	 * mapping's pages 0-7 still pinned (the unmap has them unpinned,
+	 * so they stay dirty), the page the child pinned in the second
+	 * (4) and the one we wrote there (0), the last one's read pins
+	 * (0-3). With edu every page.
+	 */
 	for (i = 0; i < NMAPS; i++) {
 		if (i == 2)
 			continue;
-		VID_ASSERT_OK(unmap_one(b.container, i, &got));
+		VID_ASSERT_OK(unmap_one(b.container, i,
+					edu ? MAP_BITS : want[i], &got));
 		EXPECT_EQ(NPAGES * P, got);
 	}
 	EXPECT_EQ(0, dev_pins(b.dev));
