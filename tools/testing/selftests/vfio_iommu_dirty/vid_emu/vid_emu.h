@@ -14,8 +14,11 @@
  *						-> mmap lock
  *
  * and nothing here takes emu->lock while holding a backend lock in any
- * other order. vfio_dma_rw() is called without emu->lock: it does not use
- * the table. Everything here may sleep.
+ * other order. The VID_EMU_RW command calls vfio_dma_rw() without
+ * emu->lock: it does not use the table (vid-mig's DMA command holds it,
+ * see vid_mig.h). A dma_unmap callback held by VID_EMU_GATE waits with
+ * emu->lock dropped, only the backend's device-list lock held, so the
+ * test can pin, write and map meanwhile. Everything here may sleep.
  *
  * Lifetime: struct vid_emu_dev is allocated by vfio_alloc_device() when
  * the platform device is probed and freed by the VFIO core once the last
