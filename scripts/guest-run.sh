@@ -327,10 +327,7 @@ run_qemu() {
 	local accel=$1 tmo=$2 initrd=$3 console=$4 output=$5 qlog=$6
 	local live=$7 want_hostroot=$8 t0 t1
 	# printk.devkmsg=on: tests write markers to /dev/kmsg, which must not
-	# be rate limited. no_timer_check: under TCG on a loaded host the
-	# kernel's boot-time check of the IO-APIC timer can miss its ticks
-	# and panic ("timer doesn't work through Interrupt-remapped
-	# IO-APIC"; seen on 6.1 with both host CPUs busy); the timer works.
+	# be rate limited.
 	local -a args=(
 		-nodefaults -display none -monitor none -no-reboot
 		-machine "q35,kernel-irqchip=split" -accel "$accel" -cpu max
@@ -338,7 +335,7 @@ run_qemu() {
 		-device "intel-iommu,intremap=on,caching-mode=on"
 		-device edu
 		-kernel "$kernel" -initrd "$initrd"
-		-append "intel_iommu=on console=ttyS0 panic=-1 rdinit=/init printk.devkmsg=on no_timer_check$cmdline_extra"
+		-append "intel_iommu=on console=ttyS0 panic=-1 rdinit=/init printk.devkmsg=on$cmdline_extra"
 		-serial "file:$console"
 		-serial "file:$output"
 	)
