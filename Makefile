@@ -14,6 +14,8 @@
 #   make demo       QEMU migrates a VM through this module while its device
 #                   writes; the dirty pages of each sync, drawn
 #   make bench      this module against in-tree type1, in one guest boot
+#   make mutants    one-line bugs put into the module, the suite run on each
+#                   in the guest; prints the survivors (slow; ONLY=id,...)
 #   make install    modules_install into updates/ and depmod (uninstall)
 #   make install-check  make install and DKMS in scratch trees, checked
 #
@@ -50,7 +52,7 @@ SRCS := $(wildcard $(PWD_)/*.c $(PWD_)/*.h) \
 
 .PHONY: all modules deps kdir-check sparse checkpatch selftests payload \
 	check check-debug demo bench bench-quick clean help install uninstall \
-	print-kver install-check
+	print-kver install-check mutants
 
 all: modules
 
@@ -90,7 +92,8 @@ payload: modules selftests
 # resolves KVER from the series asked for and does the work. That make
 # and every make under it see VID_DEPS_DONE=1 (in MAKEFLAGS) and go
 # straight to the work; "make check VID_DEPS_DONE=1" skips deps.
-DEPS_TARGETS := check check-debug demo bench bench-quick install-check
+DEPS_TARGETS := check check-debug demo bench bench-quick install-check \
+	mutants
 
 ifeq ($(VID_DEPS_DONE),)
 $(DEPS_TARGETS): deps
@@ -114,6 +117,9 @@ bench-quick:
 
 install-check:
 	@$(PWD_)/scripts/install-check.sh
+
+mutants:
+	@$(PWD_)/scripts/mutants.sh $(if $(ONLY),--only $(ONLY))
 endif
 
 # INSTALL_MOD_PATH (a staging root) is passed through to kbuild.
