@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The picture of a vid_bench run, drawn by scripts/bench.sh:
-#   gnuplot -e "datadir='DIR'; out='FILE.png'; title='TEXT'" bench.gp
+#   gnuplot -e "datadir='DIR'; out='FILE.png'; title='TEXT'; scaling=1" bench.gp
 #
 # DIR/ratio.dat  index id ratio low high colour   (one row per table row;
 #                colour as a decimal 0xRRGGBB)
@@ -10,11 +10,16 @@
 #
 # Top: in-tree / this module per row on a log scale, with the range of the
 # per-round ratios; green met its target, red missed it, grey has none.
-# Bottom: workload 2, cost per call against the number of mappings.
+# Bottom: workload 2, cost per call against the number of mappings (only
+# with scaling=1: a run with --only may have no workload 2).
 
-set terminal pngcairo size 1000,820 font "DejaVu Sans,8" noenhanced
+if (scaling) {
+	set terminal pngcairo size 1000,820 font "DejaVu Sans,8" noenhanced
+} else {
+	set terminal pngcairo size 1000,420 font "DejaVu Sans,8" noenhanced
+}
 set output out
-set multiplot layout 2,1 title title font ",11"
+set multiplot layout (scaling ? 2 : 1),1 title title font ",11"
 
 set style fill solid 0.75 noborder
 set boxwidth 0.7
@@ -32,6 +37,10 @@ plot datadir."/ratio.dat" using 1:3:(0.7):6:xtic(2) with boxes fc rgb variable, 
      1 with lines lc rgb "black" lw 1, \
      2 with lines lc rgb "#2a9d3c" dt 2 lw 1
 
+if (!scaling) {
+	unset multiplot
+	exit
+}
 unset logscale
 unset xrange
 set bmargin 4

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -613,9 +614,34 @@ static void w2_small(struct bench_mem *mem)
 /* ---------------------------------------------------------------------- */
 
 /*
+ * The limit of a report: time @n memset() calls over the @bytes of @bits
+ * (already faulted in: a report has just been written there) and record
+ * the fastest on @m. Each call writes other bytes than the one before,
+ * so that none of them can be skipped.
+ */
+static void time_memset(struct bench_metric *m, uint64_t *bits,
+			uint64_t bytes, unsigned int n)
+{
+	double best = NAN, t;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		t = bench_now_us();
+		memset(bits, i & 1 ? 0xff : 0x5a, bytes);
+		t = bench_now_us() - t;
+		/* Keep the compiler from dropping the stores. */
+		__asm__ volatile("" : : "r"(bits) : "memory");
+		if (isnan(best) || t < best)
+			best = t;
+	}
+	bench_record_memset(m, best);
+}
+
+/*
  * Time bench_cfg.bitmap_calls GET_BITMAP calls over [@iova, @iova +
  * @size) after one untimed call; record the fastest in µs and check the
- * weight of the last bitmap against @want.
+ * weight of the last bitmap against @want. Then time as many memset()s
+ * of the bitmap: the distance to the limit.
  */
 static void time_bitmaps(struct bench_metric *m, int fd, uint64_t iova,
 			 uint64_t size, uint64_t want)
@@ -650,6 +676,7 @@ static void time_bitmaps(struct bench_metric *m, int fd, uint64_t iova,
 				      (unsigned long long)want);
 		} else {
 			bench_record(m, bench_best(t, n));
+			time_memset(m, bits, size / VID_PAGE / 8, n);
 		}
 	}
 	bitmap_del(bits, size);
@@ -1011,20 +1038,36 @@ static int w5_iommu(struct bench_mem *mem, double *v)
 	return ret;
 }
 
+/*
+ * Pinned-page scope holds per pinned page (both backends: a small record
+ * each, from a slab cache), so the slab pages a reading sees grow by less
+ * than what was allocated when the cache had free room in partly used
+ * pages before: up to some tens of KiB, by luck. Measured over this many
+ * mappings of the untouched buffer, that error shrinks to a few KiB per
+ * GiB, below the method's resolution.
+ */
+#define W5_PINNED_COPIES	8
+
 static int w5_pinned(struct bench_mem *mem, double *v)
 {
-	uint64_t size = bench_cfg.size;
+	uint64_t size = mem->virt_size, total = 0;
 	struct meminfo base, mapped, tracking;
 	struct vid_ctx ctx;
-	long n;
+	unsigned int i;
+	long n = 0;
 	int ret;
 
 	ret = open_emu(&ctx);
 	if (ret)
 		return ret;
 	meminfo_settle(&base);
-	ret = vid_map(ctx.container, BENCH_IOVA, mem->virt, size, VID_MAP_RW);
-	n = ret ? ret : pin_spread(ctx.device, BENCH_IOVA, size);
+	for (i = 0; !ret && n >= 0 && i < W5_PINNED_COPIES; i++) {
+		ret = vid_map(ctx.container, BENCH_IOVA + total, mem->virt,
+			      size, VID_MAP_RW);
+		n = ret ? ret : pin_spread(ctx.device, BENCH_IOVA + total, size);
+		total += size;
+	}
+	size = total;
 	meminfo_read(&mapped);
 	ret = n < 0 ? (int)n :
 	      dirty_op(ctx.container, VFIO_IOMMU_DIRTY_PAGES_FLAG_START);
@@ -1085,11 +1128,11 @@ static void w5_memory(struct bench_mem *mem)
 
 /* The workloads, in the order a run measures them; ends with a NULL fn. */
 const struct bench_workload bench_workloads[] = {
-	{ 1, w1_map_unmap, "MAP/UNMAP" },
-	{ 2, w2_small, "many small mappings" },
-	{ 3, w3_bitmap, "GET_BITMAP" },
-	{ 4, w4_unmap_bitmap, "UNMAP with bitmap" },
-	{ 5, w5_memory, "memory" },
-	{ 6, bench_migration, "live migration" },
-	{ 0, NULL, NULL },
+	{ 1, w1_map_unmap, "MAP/UNMAP", true },
+	{ 2, w2_small, "many small mappings", false },
+	{ 3, w3_bitmap, "GET_BITMAP", false },
+	{ 4, w4_unmap_bitmap, "UNMAP with bitmap", true },
+	{ 5, w5_memory, "memory", false },
+	{ 6, bench_migration, "live migration", false },
+	{ 0, NULL, NULL, false },
 };

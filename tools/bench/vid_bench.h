@@ -13,7 +13,7 @@
 
 #include "vid_util.h"
 
-#define BENCH_MAX_ROUNDS	32
+#define BENCH_MAX_ROUNDS	48
 #define BENCH_MAX_METRICS	64
 #define BENCH_MAX_REPS		16
 #define BENCH_MAX_BUFS		64
@@ -59,6 +59,12 @@ struct bench_metric {
 	char op[16];		/* workload 2: map, unmap, unmap_rand */
 	double v[BENCH_NR_BACKENDS][BENCH_MAX_ROUNDS];
 	unsigned int n[BENCH_NR_BACKENDS];
+	/*
+	 * GET_BITMAP rows: the fastest user-space memset() of as many bytes
+	 * as the bitmap has, timed next to the calls (NAN: not measured).
+	 * No report can be faster than writing its bitmap once.
+	 */
+	double memset_us[BENCH_NR_BACKENDS];
 	char why[128];		/* why a value is missing, if one is */
 };
 
@@ -74,11 +80,18 @@ struct bench_mem {
 	uint64_t virt_size;
 };
 
-/* One workload: its number, what measures it, its name for the notes. */
+/*
+ * One workload: its number, what measures it, its name for the notes.
+ * @per_rep: each repetition is a round of its own (bench_cfg.reps times
+ * as many rounds of one repetition each), so that the two backends
+ * alternate sample by sample; for workloads whose set-up is cheap next
+ * to what they time.
+ */
 struct bench_workload {
 	int nr;
 	void (*fn)(struct bench_mem *mem);
 	const char *name;
+	bool per_rep;
 };
 
 /* vid_bench.c */
@@ -94,6 +107,7 @@ struct bench_metric *bench_metric(const char *id, int workload,
 				  const char *label, const char *unit,
 				  double target);
 void bench_record(struct bench_metric *m, double value);
+void bench_record_memset(struct bench_metric *m, double us);
 void bench_missing(struct bench_metric *m, const char *fmt, ...);
 void bench_note(const char *fmt, ...);
 bool bench_want(int workload);
