@@ -7,7 +7,8 @@
 #   make checkpatch checkpatch --strict over the project's C files
 #   make selftests  build the kselftest programs
 #   make check      everything above, then the selftests in a QEMU guest;
-#                   ends with "N passed, N failed"; KVER=6.1 for Linux 6.1
+#                   ends with "N passed, N failed"; KVER=6.1 for Linux 6.1,
+#                   ARCH=arm64 [PAGES=16k] for arm64 with an SMMUv3
 #   make check-debug the selftests on a debug kernel (KASAN, lockdep,
 #                   kmemleak, fault injection), built once and cached
 #                   outside the clone; ends with "N passed, N failed"
@@ -46,6 +47,11 @@ endif
 export KVER
 KDIR ?= /lib/modules/$(KVER)/build
 
+# make ... ARCH=arm64 [PAGES=16k]: Debian's arm64 kernel instead.
+ifeq ($(ARCH),arm64)
+include $(CURDIR)/scripts/arm64.mk
+endif
+
 MODULE := vfio-iommu-dirty.ko
 SRCS := $(wildcard $(PWD_)/*.c $(PWD_)/*.h) \
 	$(wildcard $(PWD_)/include/uapi/linux/*.h)
@@ -62,7 +68,7 @@ deps:
 kdir-check:
 	@if [ ! -e "$(KDIR)/Makefile" ]; then \
 		echo "error: no kernel build tree at '$(KDIR)'." >&2; \
-		echo "  Run 'make deps' for the Debian 6.12 headers, or pass KDIR=/path/to/build." >&2; \
+		echo "  Run 'make deps$(if $(ARM64_LANE), ARCH=arm64 PAGES=$(PAGES))' for the Debian 6.12 headers, or pass KDIR=/path/to/build." >&2; \
 		exit 1; \
 	fi
 
@@ -142,6 +148,6 @@ print-kver:
 	@echo $(KVER)
 
 help:
-	@sed -n '3,22p' $(PWD_)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,/^$$/p' $(PWD_)/Makefile | sed '$$d; s/^# \{0,1\}//'
 
 endif

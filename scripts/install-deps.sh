@@ -38,7 +38,15 @@ for p in "${PKGS[@]}"; do
 	fi
 done
 
-[ ${#missing[@]} -eq 0 ] && exit 0
+# make ... ARCH=arm64: the arm64 lane's packages too, after the tools
+# above (unpacking its kernel runs depmod).
+arm64_deps() {
+	if [ "${ARCH:-}" = arm64 ]; then
+		"$(dirname "$0")/arm64.sh" fetch
+	fi
+}
+
+[ ${#missing[@]} -eq 0 ] && { arm64_deps; exit 0; }
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: need root to install: ${missing[*]}" >&2
@@ -50,3 +58,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "install-deps: done"
+arm64_deps
