@@ -94,6 +94,7 @@ static void vid_release(void *iommu_data)
 	mutex_unlock(&c->lock);
 	mutex_destroy(&c->lock);
 	vid_pin_fini(c);
+	free_page((unsigned long)c->report_buf);
 	kfree(c);
 }
 
@@ -359,12 +360,20 @@ static int __init vid_init(void)
 	ret = vid_report_init();
 	if (ret)
 		return ret;
+	ret = vid_emu_init();
+	if (ret)
+		goto out_report;
 	vid_debugfs_init();
 	ret = vfio_register_iommu_driver(&vid_ops);
-	if (ret) {
-		vid_debugfs_exit();
-		vid_report_exit();
-	}
+	if (ret)
+		goto out_debugfs;
+	return 0;
+
+out_debugfs:
+	vid_debugfs_exit();
+	vid_emu_exit();
+out_report:
+	vid_report_exit();
 	return ret;
 }
 
@@ -372,6 +381,7 @@ static void __exit vid_exit(void)
 {
 	vfio_unregister_iommu_driver(&vid_ops);
 	vid_debugfs_exit();
+	vid_emu_exit();
 	vid_report_exit();
 }
 

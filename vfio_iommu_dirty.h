@@ -132,6 +132,9 @@ struct vid_stats {
  * @dirty_tracking: dirty page tracking is on: every mapping has bitmaps
  * @dirty_shift: log2 of the base page of the bitmaps, fixed at START
  * @unpin: runs unmapped but not yet unpinned, for vid_unmap_unpin()
+ * @report_buf: bounce page of reports that merge bitmaps, taken by the
+ *	first such report and kept until release (allocating and zeroing a
+ *	page per report cost more than a small report itself)
  * @stats: operation counters, shown in debugfs
  * @id: number of the container's debugfs directory, or -errno
  * @debugfs: that directory (set once at open, removed at release)
@@ -154,6 +157,7 @@ struct vid_container {
 	bool dirty_tracking;
 	unsigned int dirty_shift;
 	struct vid_unpin_batch *unpin;
+	u64 *report_buf;
 	struct vid_stats stats;
 	int id;
 	struct dentry *debugfs;
@@ -218,6 +222,11 @@ struct vid_iova_range {
  * @task: group leader of the task that mapped, referenced
  * @mm: its mm, mmgrab()ed
  * @locked_vm: pages this mapping has added to @mm's locked_vm
+ * @acct_defer: devices are being told to unpin this mapping's pages: the
+ *	charges of the pins they drop are given back once they are done
+ *	(vid_acct_flush()), with one mmap_lock round trip instead of one per
+ *	page
+ * @acct_deferred: pages unpinned meanwhile, still counted in @locked_vm
  * @iommu_pages: IOMMU pages of each size (4K, 2M, 1G) used to map @mapped
  *	into the first domain, as the IOMMU core splits each run
  * @contig: 2 MiB blocks known to be physically contiguous (vid_pin.c), or
@@ -241,6 +250,8 @@ struct vid_dma {
 	struct task_struct *task;
 	struct mm_struct *mm;
 	unsigned long locked_vm;
+	bool acct_defer;
+	unsigned long acct_deferred;
 	unsigned long iommu_pages[VID_NR_PGSIZES];
 	unsigned long *contig;
 	unsigned long *dirty;
@@ -266,7 +277,7 @@ struct vid_pin {
  * @ubits: the caller's bitmap
  * @iova: IOVA of the page (or block) of bit 0
  * @shift: log2 of the caller's page size, at least the base page
- * @buf: bounce buffer of one page, taken when first needed, or NULL
+ * @buf: the container's bounce page, &vid_container.report_buf
  * @have_last: @last_block is valid
  * @last_block: last bit written for the previous mapping, to OR a block
  *	two mappings share
@@ -277,7 +288,7 @@ struct vid_report {
 	u64 __user *ubits;
 	dma_addr_t iova;
 	unsigned int shift;
-	u64 *buf;
+	u64 **buf;
 	bool have_last;
 	u64 last_block;
 	u64 bits;
@@ -313,9 +324,13 @@ int vid_replay(struct vid_container *c, struct vid_domain *to);
 bool vid_pfn_reserved(unsigned long pfn);
 int vid_acct_add(struct vid_dma *dma, unsigned long npages);
 void vid_acct_sub(struct vid_dma *dma, unsigned long npages);
+void vid_acct_unpin(struct vid_dma *dma);
+void vid_acct_flush(struct vid_dma *dma);
 int vid_acct_change_owner(struct vid_dma *dma);
 
 /* vid_emu.c: the emulated-device interface */
+int vid_emu_init(void);
+void vid_emu_exit(void);
 struct vid_pin *vid_pin_find(struct vid_dma *dma, dma_addr_t iova);
 void vid_pin_put(struct vid_container *c, struct vid_dma *dma,
 		 struct vid_pin *pin);

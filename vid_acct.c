@@ -96,6 +96,33 @@ void vid_acct_sub(struct vid_dma *dma, unsigned long npages)
 }
 
 /**
+ * vid_acct_unpin() - give back the charge of a page a device unpinned
+ * @dma: mapping, container locked
+ *
+ * While an unmap tells devices to unpin (@dma->acct_defer), the charge is
+ * only counted, to be given back with the others by vid_acct_flush():
+ * meanwhile locked_vm is higher than it need be, never lower.
+ */
+void vid_acct_unpin(struct vid_dma *dma)
+{
+	if (dma->acct_defer)
+		dma->acct_deferred++;
+	else
+		vid_acct_sub(dma, 1);
+}
+
+/**
+ * vid_acct_flush() - end a deferral begun by setting @dma->acct_defer
+ * @dma: mapping, container locked
+ */
+void vid_acct_flush(struct vid_dma *dma)
+{
+	dma->acct_defer = false;
+	vid_acct_sub(dma, dma->acct_deferred);
+	dma->acct_deferred = 0;
+}
+
+/**
  * vid_acct_change_owner() - make the current process own a mapping
  * @dma: mapping whose vaddr is being set by current
  *

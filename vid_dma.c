@@ -211,6 +211,8 @@ void vid_dma_remove(struct vid_container *c, struct vid_dma *dma)
 		pin->refs = 1;
 		vid_pin_put(c, dma, pin);
 	}
+	/* An unmap telling devices about @dma may have deferred some. */
+	vid_acct_flush(dma);
 	vid_dirty_free(dma);
 	rb_erase(&dma->node, &c->dma_tree);
 	c->dma_avail++;

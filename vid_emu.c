@@ -28,6 +28,34 @@
 /* Notifications tried on one mapping before an unmap gives up (-EBUSY). */
 #define VID_NOTIFY_RETRIES	16
 
+/*
+ * Pins come from a cache of their own: a &struct vid_pin takes 48 bytes
+ * there and 64 from kmalloc, and a device that pins all of a guest's
+ * memory (a vGPU) holds one per 4 KiB page.
+ */
+static struct kmem_cache *vid_pin_cache;
+
+/**
+ * vid_emu_init() - create the pin cache, at module load
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int vid_emu_init(void)
+{
+	vid_pin_cache = KMEM_CACHE(vid_pin, SLAB_ACCOUNT);
+	return vid_pin_cache ? 0 : -ENOMEM;
+}
+
+/**
+ * vid_emu_exit() - destroy the pin cache, at module unload
+ *
+ * Every container is gone by then, and with them every pin.
+ */
+void vid_emu_exit(void)
+{
+	kmem_cache_destroy(vid_pin_cache);
+}
+
 /**
  * vid_pin_find() - find the external pin of one page of a mapping
  * @dma: mapping, container locked
@@ -119,7 +147,7 @@ static int vid_pin_get(struct vid_container *c, struct vid_dma *dma,
 		return 0;
 	}
 
-	pin = kzalloc(sizeof(*pin), GFP_KERNEL_ACCOUNT);
+	pin = kmem_cache_zalloc(vid_pin_cache, GFP_KERNEL_ACCOUNT);
 	if (!pin)
 		return -ENOMEM;
 	ret = vid_pin_user_page(dma, dma->vaddr + (iova - dma->iova),
@@ -149,7 +177,7 @@ static int vid_pin_get(struct vid_container *c, struct vid_dma *dma,
 out_unpin:
 	unpin_user_page(pin->page);
 out_free:
-	kfree(pin);
+	kmem_cache_free(vid_pin_cache, pin);
 	return ret;
 }
 
@@ -173,9 +201,9 @@ void vid_pin_put(struct vid_container *c, struct vid_dma *dma,
 	vid_dirty_unpin(c, dma, pin->iova);
 	if (!vid_pfn_reserved(page_to_pfn(pin->page)) &&
 	    !vid_iommu_holds(dma, pin->iova))
-		vid_acct_sub(dma, 1);
+		vid_acct_unpin(dma);
 	unpin_user_pages_dirty_lock(&pin->page, 1, dma->prot & IOMMU_WRITE);
-	kfree(pin);
+	kmem_cache_free(vid_pin_cache, pin);
 }
 
 /* Drop the references taken by the first @count pages of a pin_pages(). */
@@ -437,11 +465,20 @@ int vid_notify_unmap(struct vid_container *c, struct vid_dma *dma,
 		      (unsigned long long)iova))
 		return -EBUSY;
 
+	/* The devices unpin page by page: charges go back in one go. */
+	dma->acct_defer = true;
 	mutex_unlock(&c->lock);
 	down_read(&c->devices_rwsem);
 	list_for_each_entry(vdev, &c->devices, iommu_entry)
 		vdev->ops->dma_unmap(vdev, iova, size);
 	up_read(&c->devices_rwsem);
 	mutex_lock(&c->lock);
+	/*
+	 * Removed meanwhile, @dma gave its charges back then; a mapping
+	 * made in its place since has nothing deferred.
+	 */
+	dma = vid_dma_find(c, iova, size);
+	if (dma && dma->acct_defer)
+		vid_acct_flush(dma);
 	return 0;
 }

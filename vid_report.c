@@ -223,12 +223,12 @@ static int vid_copy_bits(struct vid_report *rep, u64 first,
 
 	if (src->ones)
 		return vid_copy_ones(rep, first, last, or_first);
-	if (!rep->buf) {
-		rep->buf = (u64 *)__get_free_page(GFP_KERNEL);
-		if (!rep->buf)
+	if (!*rep->buf) {
+		*rep->buf = (u64 *)__get_free_page(GFP_KERNEL_ACCOUNT);
+		if (!*rep->buf)
 			return -ENOMEM;
 	}
-	buf = rep->buf;
+	buf = *rep->buf;
 	for (w = w0; w <= w1; w += n) {
 		n = min_t(u64, w1 - w + 1, VID_COPY_WORDS);
 		vid_fill_words(src, (long)(w * 64 - first), buf, n);
@@ -443,12 +443,12 @@ int vid_report_begin(struct vid_container *c, struct vid_report *rep,
 	rep->bits = 0;
 	rep->bytes = 0;
 	/* The bounce page is taken when a report first needs one. */
-	rep->buf = NULL;
+	rep->buf = &c->report_buf;
 	return 0;
 }
 
 /**
- * vid_report_end() - release what vid_report_begin() took, count it
+ * vid_report_end() - count a report
  * @c: container, locked
  * @rep: a report that began successfully
  */
@@ -457,9 +457,6 @@ void vid_report_end(struct vid_container *c, struct vid_report *rep)
 	c->stats.bitmap_queries++;
 	c->stats.dirty_bits += rep->bits;
 	c->stats.bitmap_bytes += rep->bytes;
-	if (rep->buf)
-		free_page((unsigned long)rep->buf);
-	rep->buf = NULL;
 }
 
 /* START, STOP or GET_BITMAP: exactly one, PEEK only with GET_BITMAP. */
