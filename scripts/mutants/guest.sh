@@ -146,6 +146,11 @@ for id in "$@"; do
 	fi
 	mutant "$id"
 	mark "end $id $VERDICT"
+	# Against a failing control no verdict means anything.
+	if [ "$id" = control ] && [ "$VERDICT" != survived ]; then
+		mark "reboot the control failed"
+		exit 0
+	fi
 	if [ "$CLEAN" = 0 ]; then
 		mark "reboot guest not clean after $id"
 		exit 0
