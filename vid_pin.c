@@ -300,6 +300,37 @@ static long vid_folio_tail(struct page **pages, long i, long count)
 	return n;
 }
 
+/* Pages of a batch the mapping is charged for (vid_charge_batch()). */
+static unsigned long vid_batch_chargeable(struct vid_dma *dma,
+					  struct page **pages, long count,
+					  dma_addr_t iova)
+{
+	unsigned long n = 0;
+	long i, k, tail;
+
+	/*
+	 * A folio's pages are one kind: the first page's struct page
+	 * speaks for the rest of the folio (vid_folio_tail()), as it does
+	 * when they join a run. Reading each one cost MAP of 1 GiB of THP
+	 * its lead over in-tree (x1.2 against x7.7 before).
+	 */
+	for (i = 0; i < count; i += 1 + tail) {
+		tail = vid_folio_tail(pages, i, count);
+		if (vid_pfn_reserved(page_to_pfn(pages[i])))
+			continue;
+		if (!dma->npins) {
+			n += 1 + tail;
+			continue;
+		}
+		/* A page a device pinned is charged to that pin already. */
+		for (k = i; k <= i + tail; k++)
+			if (!vid_pin_find(dma, iova +
+					  ((dma_addr_t)k << PAGE_SHIFT)))
+				n++;
+	}
+	return n;
+}
+
 /*
  * Charge a batch of just pinned pages to locked_vm, as in-tree does batch
  * by batch: only pages the mapping is charged for (vid_run_chargeable()'s
@@ -312,18 +343,9 @@ static int vid_charge_batch(struct vid_pinner *p, struct page **pages,
 			    long count, dma_addr_t iova)
 {
 	struct vid_dma *dma = p->dma;
-	unsigned long n = 0;
-	long i;
+	unsigned long n = vid_batch_chargeable(dma, pages, count, iova);
 	int ret;
 
-	for (i = 0; i < count; i++) {
-		if (vid_pfn_reserved(page_to_pfn(pages[i])))
-			continue;
-		if (dma->npins &&
-		    vid_pin_find(dma, iova + ((dma_addr_t)i << PAGE_SHIFT)))
-			continue;
-		n++;
-	}
 	ret = vid_acct_add(dma, n);
 	if (ret) {
 		unpin_user_pages(pages, count);
