@@ -84,6 +84,11 @@ elif [[ ${KVER:-} =~ ^([0-9]+\.[0-9]+) ]]; then
 else
 	LANE=6.12
 fi
+# make check ARCH=arm64 [PAGES=16k]: the lanes arm64 and arm64-16k.
+if [ "$DEBUG" = 0 ] && [ "${ARCH:-}" = arm64 ]; then
+	# shellcheck source=arm64-check.sh
+	. "$ROOT/scripts/arm64-check.sh"
+fi
 mkdir -p "$LOGS"
 cd "$ROOT"
 
@@ -305,7 +310,7 @@ load_expected() {
 		# A skip without its reason is the silent skip this file
 		# exists to end.
 		if [ -z "$reason" ] ||
-		   ! [[ $lanes =~ ^[A-Za-z0-9.]+(,[A-Za-z0-9.]+)*$ ]]; then
+		   ! [[ $lanes =~ ^[A-Za-z0-9.-]+(,[A-Za-z0-9.-]+)*$ ]]; then
 			echo "not ok - ${EXPECTED_SKIPS#"$ROOT"/}:$n: want" \
 				"'LANE[,LANE...] PROGRAM[.TEST] REASON'"
 			bad=1

@@ -8,7 +8,7 @@
 # usage: scripts/guest-run.sh [--kver VER] [--payload DIR] [--hostroot]
 #                             [--timeout SEC] [--mem MB] [--smp N]
 #                             [--workdir DIR] [--kernel IMAGE --moddir DIR]
-#                             [--append ARGS] [--debug]
+#                             [--append ARGS] [--debug] [--arch arm64]
 #                             -- 'shell command line'
 #
 # The command runs with "sh -c" in /opt/vid (where --payload DIR is copied)
@@ -41,6 +41,10 @@
 # happen), and also counts KASAN, lockdep, kmemleak, list-corruption and
 # stall reports as kernel log problems.
 #
+# --arch arm64 boots Debian's arm64 kernel instead, with an emulated SMMUv3
+# (scripts/guest/arch-arm64.sh says how; PAGES=16k in the environment picks
+# its 16 KiB-page flavour), under TCG.
+#
 # Environment: VID_ACCEL=tcg|kvm forces the accelerator.  Otherwise a KVM
 # probe boot decides once per kernel and the answer is cached in WORKDIR.
 set -euo pipefail
@@ -60,8 +64,42 @@ KERNEL_LOG_PROBLEMS='BUG:|WARNING:|Oops|general protection fault|Call Trace|[Kk]
 DEBUG_LOG_PROBLEMS='KASAN|UBSAN|possible circular locking|possible recursive locking|inconsistent lock state|bad unlock balance|suspicious RCU usage|lock held when returning|list_(add|del) corruption|unreferenced object|kmemleak: .*(disabled|Cannot|[Ee]rror|pool empty)|INFO: task .* blocked|rcu: INFO|detected stalls'
 KMEMLEAK_CLEAN='vid: kmemleak: clean'
 SETUP_FAILED='@@VID-SETUP-FAILED problems=[0-9]*@@'
-DMAR_FAULT='DMAR:.*[Ff]ault'
+# The IOMMU's fault report, accepted only where a test announced it.
+IOMMU_FAULT='DMAR:.*[Ff]ault'
 KVM_PROBE_TIMEOUT=40
+
+# The machine: x86-64 (q35, VT-d). scripts/guest/arch-<ARCH>.sh (--arch)
+# replaces these, and may replace elf_libs and machine_args below.
+QEMU_BIN=qemu-system-x86_64
+KERNEL_ARGS="intel_iommu=on console=ttyS0"
+# The guest's channel for the command's output (its init reads the name).
+GUEST_OUT=/dev/ttyS1
+# The busybox the guest gets; the host's own lists its applets.
+GUEST_BUSYBOX=
+
+# machine_args CONSOLE_LOG OUTPUT_LOG: add the machine, its IOMMU and the
+# two serial channels to run_qemu's "args".
+machine_args() {
+	args+=(-machine "q35,kernel-irqchip=split" -cpu max
+	       -device "intel-iommu,intremap=on,caching-mode=on"
+	       -serial "file:$1" -serial "file:$2")
+}
+
+# elf_libs FILE: "HOST_PATH GUEST_PATH" for each shared library and the
+# dynamic loader FILE needs (ldd's answer: the host's own files).
+elf_libs() {
+	local out
+
+	# ldd fails on static binaries and kernel modules: nothing to copy then.
+	out=$(ldd "$1" 2>/dev/null) || return 0
+	if grep -q 'not found' <<<"$out"; then
+		die "$1: missing shared libraries:"$'\n'"$(grep 'not found' <<<"$out")"
+	fi
+	# Lines look like "libx.so.1 => /lib/.../libx.so.1 (0x...)" or, for the
+	# loader, "/lib64/ld-linux-x86-64.so.2 (0x...)".  linux-vdso has no path.
+	awk '$2 == "=>" && $3 ~ /^\// { print $3, $3 }
+	     $1 ~ /^\// { print $1, $1 }' <<<"$out"
+}
 
 msg() { echo "guest-run: $*" >&2; }
 die() { msg "error: $*"; exit 125; }
@@ -71,7 +109,7 @@ usage() {
 usage: guest-run.sh [--kver VER] [--payload DIR] [--hostroot] [--timeout SEC]
                     [--mem MB] [--smp N] [--workdir DIR]
                     [--kernel IMAGE --moddir DIR] [--append ARGS] [--debug]
-                    -- 'shell command line'
+                    [--arch arm64] -- 'shell command line'
 EOF
 	exit 2
 }
@@ -89,6 +127,7 @@ kernel_opt=
 moddir_opt=
 append=
 debug=0
+arch=x86_64
 
 need_arg() {
 	if [ $# -lt 2 ] || [ -z "$2" ]; then
@@ -111,6 +150,7 @@ while [ $# -gt 0 ]; do
 	--moddir)   need_arg "$@"; moddir_opt=$2; shift 2 ;;
 	--append)   need_arg "$@"; append="${append:+$append }$2"; shift 2 ;;
 	--debug)    debug=1; shift ;;
+	--arch)     need_arg "$@"; arch=$2; shift 2 ;;
 	--)         shift; break ;;
 	-h|--help)  usage ;;
 	*)          msg "unknown argument: $1"; usage ;;
@@ -119,6 +159,12 @@ done
 [ $# -gt 0 ] || { msg "missing -- 'command'"; usage; }
 # Several words after "--" are joined with spaces, as ssh does.
 cmd="$*"
+
+if [ "$arch" != x86_64 ]; then
+	[ -r "$SCRIPT_DIR/guest/arch-$arch.sh" ] || { msg "no such --arch: $arch"; usage; }
+	# shellcheck source=guest/arch-arm64.sh
+	. "$SCRIPT_DIR/guest/arch-$arch.sh"
+fi
 
 cmdline_extra=
 if [ "$debug" = 1 ]; then
@@ -160,13 +206,14 @@ if [ -n "$payload" ]; then
 	payload=$(cd "$payload" && pwd)
 fi
 
-for tool in qemu-system-x86_64 busybox depmod cpio xz ldd timeout flock; do
+for tool in "$QEMU_BIN" busybox depmod cpio xz ldd timeout flock; do
 	command -v "$tool" >/dev/null || die "$tool not found (see scripts/install-deps.sh)"
 done
 BUSYBOX=$(command -v busybox)
 # A dynamically linked busybox would not run in the guest.
-if ldd "$BUSYBOX" >/dev/null 2>&1; then
-	die "$BUSYBOX is dynamically linked; install busybox-static"
+GUEST_BUSYBOX=${GUEST_BUSYBOX:-$BUSYBOX}
+if ldd "$GUEST_BUSYBOX" >/dev/null 2>&1; then
+	die "$GUEST_BUSYBOX is dynamically linked; install busybox-static"
 fi
 
 mkdir -p "$workdir"
@@ -183,22 +230,17 @@ fi
 # ---------------------------------------------------------------- initramfs
 
 # copy_elf_deps ROOT FILE: copy the shared libraries and the dynamic loader
-# FILE needs (as reported by ldd) to the same paths under ROOT.
+# FILE needs (as elf_libs reports them) to their guest paths under ROOT.
 copy_elf_deps() {
-	local root=$1 file=$2 out lib
-	# ldd fails on static binaries and kernel modules: nothing to copy then.
-	out=$(ldd "$file" 2>/dev/null) || return 0
-	if grep -q 'not found' <<<"$out"; then
-		die "$file: missing shared libraries:"$'\n'"$(grep 'not found' <<<"$out")"
-	fi
-	# Lines look like "libx.so.1 => /lib/.../libx.so.1 (0x...)" or, for the
-	# loader, "/lib64/ld-linux-x86-64.so.2 (0x...)".  linux-vdso has no path.
-	while read -r lib; do
-		[ -e "$root$lib" ] && continue
-		mkdir -p "$root$(dirname "$lib")"
-		cp -L "$lib" "$root$lib"
-	done < <(awk '$2 == "=>" && $3 ~ /^\// { print $3 }
-		      $1 ~ /^\// { print $1 }' <<<"$out")
+	local root=$1 file=$2 libs lib dst
+
+	libs=$(elf_libs "$file") || exit
+	while read -r lib dst; do
+		[ -n "$lib" ] || continue
+		[ -e "$root$dst" ] && continue
+		mkdir -p "$root$(dirname "$dst")"
+		cp -L "$lib" "$root$dst"
+	done <<<"$libs"
 }
 
 is_elf() {
@@ -216,7 +258,7 @@ build_initramfs() {
 		 "$st"/{etc/vid,opt/vid,lib64} "$kmods"
 
 	# busybox and a link for each of its applets.
-	cp "$BUSYBOX" "$st/bin/busybox"
+	cp "$GUEST_BUSYBOX" "$st/bin/busybox"
 	"$BUSYBOX" --list-full | while read -r name; do
 		case $name in
 		bin/busybox|linuxrc|init) continue ;;
@@ -271,6 +313,7 @@ build_initramfs() {
 
 	install -m 0755 "$SCRIPT_DIR/guest/init" "$st/init"
 	printf '%s\n' "$command" >"$st/etc/vid/cmd"
+	echo "$GUEST_OUT" >"$st/etc/vid/out"
 	{
 		echo "VID_CFG_HOSTROOT=$want_hostroot"
 		# Only the real run checks for leaks, never the KVM probe.
@@ -330,15 +373,12 @@ run_qemu() {
 	# be rate limited.
 	local -a args=(
 		-nodefaults -display none -monitor none -no-reboot
-		-machine "q35,kernel-irqchip=split" -accel "$accel" -cpu max
-		-m "$mem" -smp "$smp"
-		-device "intel-iommu,intremap=on,caching-mode=on"
+		-accel "$accel" -m "$mem" -smp "$smp"
 		-device edu
 		-kernel "$kernel" -initrd "$initrd"
-		-append "intel_iommu=on console=ttyS0 panic=-1 rdinit=/init printk.devkmsg=on$cmdline_extra"
-		-serial "file:$console"
-		-serial "file:$output"
+		-append "$KERNEL_ARGS panic=-1 rdinit=/init printk.devkmsg=on$cmdline_extra"
 	)
+	machine_args "$console" "$output"
 	if [ "$want_hostroot" = 1 ]; then
 		args+=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap")
 	fi
@@ -346,7 +386,7 @@ run_qemu() {
 	: >"$console"
 	: >"$output"
 	t0=$(date +%s.%N)
-	timeout --kill-after=10 "$tmo" qemu-system-x86_64 "${args[@]}" \
+	timeout --kill-after=10 "$tmo" "$QEMU_BIN" "${args[@]}" \
 		</dev/null >"$qlog" 2>&1 &
 	QPID=$!
 	if [ "$accel" = kvm ]; then
@@ -392,11 +432,12 @@ exit_marker() {
 }
 
 # scan_console: print the kernel-log problems in the console log, with
-# context, and return 1 if there are any.  DMAR faults are expected (and
-# ignored) between "vid: expect-dmar-fault begin" and "... end" lines.
+# context, and return 1 if there are any.  IOMMU faults (DMAR, SMMU events)
+# are expected (and ignored) between "vid: expect-dmar-fault begin" and
+# "... end" lines.
 scan_console() {
 	tr -d '\r' <"$console_log" | awk -v bad="$KERNEL_LOG_PROBLEMS" \
-		-v dmar="$DMAR_FAULT" \
+		-v dmar="$IOMMU_FAULT" \
 		-v before=3 -v after=15 -v maxlines=300 '
 	{ line[NR] = $0 }
 	/vid: expect-dmar-fault begin/ { expect = 1; next }
@@ -464,7 +505,7 @@ case ${VID_ACCEL:-} in
 tcg|kvm) accel=$VID_ACCEL ;;
 "")
 	cache=$workdir/accel.$kver
-	qemu_bin=$(command -v qemu-system-x86_64)
+	qemu_bin=$(command -v "$QEMU_BIN")
 	if [ -s "$cache" ] && [ "$cache" -nt "$qemu_bin" ]; then
 		accel=$(cat "$cache")
 	else

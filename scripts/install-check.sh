@@ -55,6 +55,12 @@ mkdir -p "$src" "$SCRATCH/dkms" "$SCRATCH/install/$KVER"
 (cd "$ROOT" && git ls-files -z -co --exclude-standard | xargs -0 tar -c) | tar -x -C "$src"
 trees=(--sourcetree "$SCRATCH/src" --dkmstree "$SCRATCH/dkms"
        --installtree "$SCRATCH/install")
+# The arm64 lanes' headers are unpacked, not in /lib/modules/<kver>/build;
+# their .kernelvariables make DKMS's plain make a cross build.
+if [ "${ARCH:-}" = arm64 ]; then
+	trees+=(--kernelsourcedir "$("$ROOT/scripts/arm64.sh" env |
+				     sed -n 's/^VID_ARM64_KDIR=//p')")
+fi
 dkms add -m "$NAME" -v "$VERSION" "${trees[@]}" >/dev/null
 dkms build -m "$NAME" -v "$VERSION" -k "$KVER" "${trees[@]}" >/dev/null
 dkms install -m "$NAME" -v "$VERSION" -k "$KVER" "${trees[@]}" \

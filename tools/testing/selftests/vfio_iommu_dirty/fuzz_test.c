@@ -185,10 +185,11 @@ static const unsigned int op_allowed[NOPS] = {
 	[OP_DEV_UNKNOWN] = B(ENOTTY) | B(EINVAL),
 	[OP_FIXUP] = B(EINVAL),
 	[OP_OPEN] = 0,
+	/* EPERM: an Arm SMMUv3 refuses nesting (vid_iommu_nesting_errno()). */
 	[OP_ADD_GROUP] = B(EINVAL) | B(EFAULT) | B(EBUSY) | B(EBADF) |
-			 B(EBADFD) | B(ENOMEM),
+			 B(EBADFD) | B(ENOMEM) | B(EPERM),
 	[OP_DEL_GROUP] = B(EINVAL) | B(EBUSY),
-	[OP_SET_IOMMU] = B(EINVAL) | B(ENODEV),
+	[OP_SET_IOMMU] = B(EINVAL) | B(ENODEV) | B(EPERM),
 	[OP_GET_DEVICE] = B(EINVAL) | B(EFAULT) | B(ENODEV),
 	[OP_CLOSE_DEVICE] = 0,
 	[OP_CLOSE] = 0,
@@ -827,6 +828,16 @@ static uint64_t win_iova(struct fz *f)
 	return WIN + rnd(f, WIN_PAGES) * P;
 }
 
+/*
+ * Where the first hole in the usable IOVA space begins: the MSI window,
+ * VT-d's at 0xfee00000 or an Arm SMMU's at 0x8000000. Without a hole (no
+ * IOMMU-backed group), VT-d's place all the same.
+ */
+static uint64_t first_hole(const struct fz *f)
+{
+	return f->niova > 1 ? f->iova[0].end + 1 : 0xfee00000ULL;
+}
+
 /* An IOVA: near the model's mappings, in the window, or strange. */
 static uint64_t gen_iova(struct fz *f, bool *good)
 {
@@ -853,9 +864,10 @@ static uint64_t gen_iova(struct fz *f, bool *good)
 	if (r < 90 && f->edu)
 		return HUGE_IOVA + SZ_2M * rnd(f, 4);
 	if (r < 95)
-		return PICK(f, 0, P, 0xfee00000ULL, 0xfedff000ULL, 1ULL << 32,
-			    1ULL << 39, 1ULL << 47, 1ULL << 48, 1ULL << 57,
-			    1ULL << 62, 1ULL << 63, 0xfffffffffff00000ULL);
+		return PICK(f, 0, P, first_hole(f), first_hole(f) - P,
+			    1ULL << 32, 1ULL << 39, 1ULL << 47, 1ULL << 48,
+			    1ULL << 57, 1ULL << 62, 1ULL << 63,
+			    0xfffffffffff00000ULL);
 	*good = false;
 	return PICK(f, WIN + 1, WIN + 0x800, WIN + 8, UINT64_MAX,
 		    UINT64_MAX & ~(P - 1), vid_rng_next(&f->rng));
@@ -2939,7 +2951,7 @@ static void life_add(struct fz *f, struct life *l, int g, int k)
 		want = UNK;	/* mappings are replayed into a new domain */
 	else if (l->c[k].set && g == G_EDU &&
 		 l->c[k].type == VFIO_TYPE1_NESTING_IOMMU)
-		want = -EINVAL;	/* VT-d has no nesting */
+		want = vid_iommu_nesting_errno();	/* the IOMMU's answer */
 	else
 		want = 0;
 	fz_expect(f, want, ret, "group set container");
@@ -2989,7 +3001,7 @@ static void life_set_iommu(struct fz *f, struct life *l, int k)
 	else if (type == VFIO_TYPE1_IOMMU || type == VFIO_TYPE1v2_IOMMU)
 		want = 0;
 	else if (type == VFIO_TYPE1_NESTING_IOMMU)
-		want = edu ? -EINVAL : 0;
+		want = edu ? vid_iommu_nesting_errno() : 0;
 	else if (type == VFIO_UNMAP_ALL)
 		want = -EINVAL;	/* announced as an extension, refused by open */
 	else

@@ -232,7 +232,7 @@ struct worker {
 	struct run *run;
 	unsigned int id;
 	struct vid_rng rng;
-	uint8_t data[2 * P];
+	uint8_t data[2 * VID_PAGE_MAX];
 };
 
 /* ---------------------------------------------------------------------- */

@@ -4,6 +4,7 @@
  * this module's debugfs view of the containers QEMU opens. See vid_qemu.h.
  */
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -47,10 +48,43 @@ const char *vid_host_root(void)
 	return r && *r ? r : VID_HOSTROOT;
 }
 
+/*
+ * The ELF machine of the program at @path (e_machine: 16 bits after the
+ * 16 bytes of e_ident and the 16 bits of e_type), or -errno.
+ */
+static int elf_machine(const char *path)
+{
+	unsigned char h[EI_NIDENT + 4];
+	uint16_t machine;
+	int fd, n;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, h, sizeof(h));
+	close(fd);
+	if (n != (int)sizeof(h) || memcmp(h, ELFMAG, SELFMAG))
+		return -ENOEXEC;
+	memcpy(&machine, h + EI_NIDENT + 2, sizeof(machine));
+	return machine;
+}
+
 int vid_qemu_find(char *path, size_t len)
 {
+	int mine, its;
+
 	snprintf(path, len, "%s%s", vid_host_root(), VID_QEMU_BIN);
-	return access(path, X_OK) ? -errno : 0;
+	if (access(path, X_OK))
+		return -errno;
+	/*
+	 * The host's QEMU runs in the guest only when both are built for
+	 * the same CPU: not in the arm64 guests of an x86-64 host.
+	 */
+	mine = elf_machine("/proc/self/exe");
+	its = elf_machine(path);
+	if (mine < 0 || its < 0)
+		return mine < 0 ? mine : its;
+	return mine == its ? 0 : -ENOEXEC;
 }
 
 void vid_qemu_init(struct vid_qemu *q)

@@ -52,7 +52,9 @@ struct vid_qemu {
 const char *vid_host_root(void);
 /*
  * The host QEMU's path seen from here into @path; 0 when it can be run,
- * else -errno (no host root shared into the guest).
+ * else -errno: -ENOENT without the host root shared into the guest,
+ * -ENOEXEC when QEMU is built for another CPU than this program (the
+ * host is x86-64, the guest arm64).
  */
 int vid_qemu_find(char *path, size_t len);
 
@@ -183,7 +185,12 @@ static inline bool vid_qemu_prepare(struct __test_metadata *_metadata)
 
 	if (!vid_prepare(_metadata))
 		return false;
-	if (vid_qemu_find(qemu, sizeof(qemu)))
+	n = vid_qemu_find(qemu, sizeof(qemu));
+	if (n == -ENOEXEC)
+		SKIP(return false,
+		     "needs QEMU in the guest: the host's %s is built for another CPU than this guest, and no QEMU for this CPU is given to it (arm64 lanes, README)",
+		     qemu);
+	if (n)
 		SKIP(return false,
 		     "no host QEMU at %s: host root not shared (run the guest with guest-run.sh --hostroot)",
 		     qemu);

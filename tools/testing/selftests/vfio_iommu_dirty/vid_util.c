@@ -1229,7 +1229,7 @@ static const char *const kmsg_problem_words[] = {
 	"possible circular locking", "possible recursive locking",
 	"inconsistent lock state", "bad unlock balance",
 	"list_add corruption", "list_del corruption",
-	"unreferenced object", "DMAR: DRHD", "ault addr",
+	"unreferenced object", "DMAR: DRHD", "ault addr", "arm-smmu-v3",
 };
 
 int vid_kmsg_problems(int fd, char *first, size_t len)

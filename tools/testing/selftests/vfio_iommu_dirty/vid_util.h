@@ -17,8 +17,10 @@
 #include <linux/vfio_iommu_dirty.h>
 
 #include "vid_emu/vid_emu_uapi.h"
+#include "vid_sys.h"
 
-#define VID_PAGE		4096UL
+/* The CPU's page size (4 KiB on x86-64, 4 or 16 KiB on the arm64 lanes). */
+#define VID_PAGE		vid_page_size()
 #define VID_MOD_OURS		"vfio_iommu_dirty"
 #define VID_MOD_TYPE1		"vfio_iommu_type1"
 #define VID_DEFAULT_MODULE	"/opt/vid/vfio-iommu-dirty.ko"
