@@ -470,6 +470,87 @@ TEST_F(demu, report_spans_words_and_mappings)
 }
 
 /*
+ * A mapping that starts in the middle of a user word and runs over three
+ * more: pages 80-209, 130 pages, so each user word from the second on
+ * takes bits from two words of the mapping's own bitmap (word 2, pages
+ * 128-191, is bits 48-111 of the mapping). A page in each part of each
+ * word, and the next report empty.
+ */
+TEST_F(demu, mid_word_mapping_over_words)
+{
+	const uint64_t b_iova = IOVA + 80 * P;
+	int fd = self->ctx.container;
+	uint64_t bits[4], want[4];
+	static const unsigned int pages[] = {
+		80, 100, 127, 128, 143, 144, 160, 191, 192, 207, 208, 209,
+	};
+	char *more, byte = 7;
+	unsigned int i;
+
+	more = vid_alloc(130 * P, 0);
+	ASSERT_NE(NULL, more);
+	VID_ASSERT_OK(vid_map(fd, b_iova, more, 130 * P, VID_MAP_RW));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	memset(want, 0, sizeof(want));
+	for (i = 0; i < ARRAY_SIZE(pages); i++) {
+		VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + pages[i] * P, &byte,
+					 1, VID_EMU_RW_WRITE));
+		want[pages[i] / 64] |= 1ULL << (pages[i] % 64);
+	}
+	memset(bits, 0, sizeof(bits));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 210 * P, P, bits,
+				     sizeof(bits)));
+	for (i = 0; i < 4; i++)
+		EXPECT_EQ(want[i], bits[i]) TH_LOG("word %u", i);
+	memset(bits, 0, sizeof(bits));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 210 * P, P, bits,
+				     sizeof(bits)));
+	for (i = 0; i < 4; i++)
+		EXPECT_EQ(0ULL, bits[i]) TH_LOG("word %u", i);
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, STOP));
+	VID_ASSERT_OK(vid_unmap(fd, b_iova, 130 * P, &want[0]));
+	vid_free(more, 130 * P);
+}
+
+/*
+ * 2 MiB blocks (this backend) of mappings that start mid-block and share
+ * one: X at 1-3 MiB, Y at 3-5 MiB, so block 1 (2-4 MiB) is X's last and
+ * Y's first. X writes in blocks 0 and 1, Y in block 2 only: block 1 must
+ * keep X's bit (the OR of both), each page must land in the block of its
+ * address, not of its offset in the mapping, and the caller's bits past
+ * the range stay.
+ */
+TEST_F(demu, blocks_mid_block_and_shared)
+{
+	const uint64_t base = 0x4000000, mib = 1ULL << 20;
+	int fd = self->ctx.container;
+	uint64_t bits = POISON, got;
+	char byte = 4, *mem;
+
+	if (vid_backend_intree())
+		SKIP(return, "block page sizes are an extension of this backend");
+	mem = vid_alloc(4 * mib, 0);
+	ASSERT_NE(NULL, mem);
+	VID_ASSERT_OK(vid_map(fd, base + mib, mem, 2 * mib, VID_MAP_RW));
+	VID_ASSERT_OK(vid_map(fd, base + 3 * mib, mem + 2 * mib, 2 * mib,
+			      VID_MAP_RW));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	VID_ASSERT_OK(vid_emu_rw(self->dev, base + mib + P, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_emu_rw(self->dev, base + 5 * mib / 2, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_emu_rw(self->dev, base + 9 * mib / 2, &byte, 1,
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, base, 6 * mib, 2 * mib, &bits,
+				     sizeof(bits)));
+	EXPECT_EQ(0x7ULL, bits & 0x7);
+	EXPECT_EQ(POISON & ~0x7ULL, bits & ~0x7ULL);
+	VID_ASSERT_OK(vid_unmap(fd, base + mib, 4 * mib, &got));
+	EXPECT_EQ(4 * mib, got);
+	vid_free(mem, 4 * mib);
+}
+
+/*
  * The device writes while an unmap with a bitmap waits for it to unpin
  * (its dma_unmap callback is held by VID_EMU_GATE, the container lock
  * dropped): the write happens before the mapping is reported and
@@ -505,6 +586,41 @@ TEST_F(demu, write_during_unmap_notification)
 	EXPECT_EQ(1ULL << 4 | 1ULL << 9, bits);
 	/* Map it again for the teardown's sake. */
 	VID_ASSERT_OK(vid_map(fd, IOVA, self->mem, NPAGES * P, VID_MAP_RW));
+}
+
+/*
+ * Tracking stopped while an unmap with a bitmap waits for the device to
+ * unpin (the container lock dropped): the bitmaps it was to report from
+ * are gone, so the unmap fails with EINVAL and the mapping stays.
+ */
+TEST_F(demu, stop_during_unmap_notification)
+{
+	int fd = self->ctx.container;
+	uint64_t bits = 0;
+	struct vid_unmap_job job = {
+		.container = fd,
+		.iova = IOVA,
+		.size = NPAGES * P,
+		.pgsize = P,
+		.bits = &bits,
+		.bytes = sizeof(bits),
+	};
+	char byte;
+
+	/* In-tree checks tracking only before it notifies devices. */
+	if (vid_backend_intree())
+		SKIP(return, "in-tree would report from freed bitmaps");
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	VID_ASSERT_OK(vid_emu_pin(self->dev, IOVA + 4 * P, 1, PIN_RW, NULL));
+	VID_ASSERT_OK(vid_emu_gate(self->dev, VID_EMU_GATE_ARM, 0));
+	VID_ASSERT_OK(vid_unmap_job_start(&job));
+	VID_ASSERT_OK(vid_emu_gate(self->dev, VID_EMU_GATE_WAIT, 10000));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, STOP));
+	VID_ASSERT_OK(vid_emu_gate(self->dev, VID_EMU_GATE_OPEN, 0));
+	VID_ASSERT_OK(vid_unmap_job_join(&job));
+	EXPECT_EQ(-EINVAL, job.ret);
+	/* Still mapped. */
+	VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + 2 * P, &byte, 1, 0));
 }
 
 TEST_HARNESS_MAIN
