@@ -86,7 +86,12 @@ struct vid_unpin_batch;
 #define VID_DIRTY_PAGES_MAX	((u64)INT_MAX)
 #define VID_DIRTY_BITMAP_MAX	(DIV_ROUND_UP(VID_DIRTY_PAGES_MAX, 64) * 8)
 
-/* IOMMU page sizes counted per mapping: 4 KiB, 2 MiB, 1 GiB. */
+/*
+ * IOMMU page sizes counted per mapping: the CPU's page and its block
+ * sizes, PMD_SIZE and PUD_SIZE (4 KiB, 2 MiB, 1 GiB on x86-64; 16 KiB,
+ * 32 MiB, 64 GiB on a 16 KiB-page arm64 kernel, which an SMMU with the
+ * same granule offers). vid_pgsize_of() gives each.
+ */
 #define VID_NR_PGSIZES	3
 
 /* Module parameters, defined in vfio_iommu_dirty.c. */
@@ -227,7 +232,7 @@ struct vid_iova_range {
  *	(vid_acct_flush()), with one mmap_lock round trip instead of one per
  *	page
  * @acct_deferred: pages unpinned meanwhile, still counted in @locked_vm
- * @iommu_pages: IOMMU pages of each size (4K, 2M, 1G) used to map @mapped
+ * @iommu_pages: IOMMU pages of each size (vid_pgsize_of()) used to map @mapped
  *	into the first domain, as the IOMMU core splits each run
  * @contig: 2 MiB blocks known to be physically contiguous (vid_pin.c), or
  *	NULL
@@ -319,6 +324,7 @@ void vid_pin_fini(struct vid_container *c);
 int vid_pin_map(struct vid_container *c, struct vid_dma *dma);
 void vid_unmap_unpin(struct vid_container *c, struct vid_dma *dma);
 int vid_replay(struct vid_container *c, struct vid_domain *to);
+unsigned long vid_pgsize_of(int i);
 
 /* vid_acct.c: locked_vm accounting */
 bool vid_pfn_reserved(unsigned long pfn);

@@ -19,9 +19,19 @@
 static struct dentry *vid_debugfs_root;
 static DEFINE_IDA(vid_container_ida);
 
-static const char *const vid_pgsize_names[VID_NR_PGSIZES] = {
-	"4K", "2M", "1G",
-};
+/* "4K", "2M", "1G" (x86-64), "16K", "32M", "64G" (arm64, 16 KiB pages). */
+static void vid_pgsize_name(int i, char *buf, size_t len)
+{
+	static const char units[] = "KMGTP";
+	unsigned long size = vid_pgsize_of(i) >> 10;
+	int u = 0;
+
+	while (size >= 1024 && !(size & 1023) && units[u + 1]) {
+		size >>= 10;
+		u++;
+	}
+	snprintf(buf, len, "%lu%c", size, units[u]);
+}
 
 static int vid_state_show(struct seq_file *s, void *unused)
 {
@@ -33,6 +43,7 @@ static int vid_state_show(struct seq_file *s, void *unused)
 	struct vid_domain *d;
 	struct vid_group *g;
 	struct rb_node *n;
+	char name[24];
 	int i;
 
 	mutex_lock(&c->lock);
@@ -67,9 +78,10 @@ static int vid_state_show(struct seq_file *s, void *unused)
 	seq_printf(s, "iommu_mapped_bytes: %llu\n", mapped);
 	seq_printf(s, "device_pinned_pages: %lu\n", npins);
 	seq_printf(s, "locked_vm_pages: %lu\n", locked);
-	for (i = 0; i < VID_NR_PGSIZES; i++)
-		seq_printf(s, "iommu_pages_%s: %lu\n", vid_pgsize_names[i],
-			   pages[i]);
+	for (i = 0; i < VID_NR_PGSIZES; i++) {
+		vid_pgsize_name(i, name, sizeof(name));
+		seq_printf(s, "iommu_pages_%s: %lu\n", name, pages[i]);
+	}
 	seq_printf(s, "vaddr_invalid: %u\n", c->vaddr_invalid);
 	seq_printf(s, "dirty_tracking: %s\n", c->dirty_tracking ? "on" : "off");
 	seq_printf(s, "pinned_scope: %s\n", vid_pinned_scope(c) ? "yes" : "no");
@@ -87,8 +99,15 @@ static int vid_mappings_show(struct seq_file *s, void *unused)
 {
 	struct vid_container *c = s->private;
 	struct rb_node *n;
+	char name[24];
+	int i;
 
-	seq_puts(s, "# iova size mapped prot device_pins locked_vm 4K 2M 1G dirty_bitmap\n");
+	seq_puts(s, "# iova size mapped prot device_pins locked_vm");
+	for (i = 0; i < VID_NR_PGSIZES; i++) {
+		vid_pgsize_name(i, name, sizeof(name));
+		seq_printf(s, " %s", name);
+	}
+	seq_puts(s, " dirty_bitmap\n");
 	mutex_lock(&c->lock);
 	for (n = rb_first(&c->dma_tree); n; n = rb_next(n)) {
 		struct vid_dma *dma = rb_entry(n, struct vid_dma, node);

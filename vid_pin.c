@@ -142,6 +142,21 @@ unwind:
 	return ret;
 }
 
+/**
+ * vid_pgsize_of() - the IOMMU page size counted in &vid_dma.iommu_pages[@i]
+ * @i: 0 to VID_NR_PGSIZES - 1
+ *
+ * The CPU's page and block sizes: an IOMMU with the CPU's granule offers
+ * the same blocks (VT-d with 4 KiB pages: 2 MiB and 1 GiB; an SMMU with
+ * 16 KiB pages: 32 MiB).
+ *
+ * Return: PAGE_SIZE, PMD_SIZE or PUD_SIZE.
+ */
+unsigned long vid_pgsize_of(int i)
+{
+	return i == 0 ? PAGE_SIZE : i == 1 ? PMD_SIZE : PUD_SIZE;
+}
+
 /*
  * Count the IOMMU pages a run is mapped with: the IOMMU core always takes
  * the largest supported size that both addresses are aligned to and that
@@ -150,9 +165,6 @@ unwind:
 static void vid_count_pages(struct vid_dma *dma, unsigned long pgsizes,
 			    const struct vid_run *run, long sign)
 {
-	static const unsigned long sizes[VID_NR_PGSIZES] = {
-		SZ_4K, SZ_2M, SZ_1G,
-	};
 	dma_addr_t iova = run->iova;
 	phys_addr_t phys = PFN_PHYS(run->pfn);
 	size_t left = run->npages << PAGE_SHIFT;
@@ -160,14 +172,15 @@ static void vid_count_pages(struct vid_dma *dma, unsigned long pgsizes,
 
 	while (left) {
 		for (i = VID_NR_PGSIZES - 1; i > 0; i--) {
-			if (pgsizes & sizes[i] && left >= sizes[i] &&
-			    IS_ALIGNED(iova | phys, sizes[i]))
+			if (pgsizes & vid_pgsize_of(i) &&
+			    left >= vid_pgsize_of(i) &&
+			    IS_ALIGNED(iova | phys, vid_pgsize_of(i)))
 				break;
 		}
 		dma->iommu_pages[i] += sign;
-		iova += sizes[i];
-		phys += sizes[i];
-		left -= min_t(size_t, left, sizes[i]);
+		iova += vid_pgsize_of(i);
+		phys += vid_pgsize_of(i);
+		left -= min_t(size_t, left, vid_pgsize_of(i));
 	}
 }
 
