@@ -202,6 +202,12 @@ TEST_F(dirty, get_bitmap_bad_arguments)
 	/* A page size IOMMU mappings do not use, or no page size. */
 	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 16 * VID_PAGE,
 					      2 * VID_PAGE, self->bits, 8));
+	/*
+	 * Below the smallest IOMMU page: 1 KiB on x86, 4 KiB (what QEMU 7.2
+	 * always asks for) with an SMMU's 16 KiB granule.
+	 */
+	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 16 * VID_PAGE,
+					      VID_PAGE / 4, self->bits, 64));
 	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 16 * VID_PAGE, 0,
 					      self->bits, 8));
 	/* Bitmap too small for the range, empty, or past the limit. */
@@ -318,27 +324,34 @@ TEST_F(dirty, migration_capability)
 }
 
 /*
- * Extensions (this backend only): 2 MiB blocks, one bit each, a block
- * shared by two mappings ORed; PEEK accepted only with GET_BITMAP.
+ * Extensions (this backend only): blocks (the IOMMU's next page size: 2 MiB
+ * with 4 KiB pages, 32 MiB with an SMMU's 16 KiB granule), one bit each, a
+ * block shared by two mappings ORed; PEEK accepted only with GET_BITMAP.
  */
 TEST_F(dirty, block_pgsize_and_peek)
 {
 	int fd = self->ctx.container;
+	uint64_t base = BASE;
+	int64_t blk;
 	char *big;
 
 	if (vid_backend_intree())
 		SKIP(return, "extensions of this backend");
-	big = vid_alloc(8UL << 20, 0x11);
+	blk = vid_block_pgsize(fd);
+	ASSERT_LT((int64_t)VID_PAGE, blk);
+	/* Four blocks of IOVA, from BASE where they fit there. */
+	VID_ASSERT_OK(vid_iova_fit(fd, &base, 4 * blk, blk));
+	big = vid_alloc(4 * blk, 0x11);
 	ASSERT_NE(NULL, big);
-	/* 1 MiB at 1 MiB, 4 MiB at 2 MiB, 1 page at 8 MiB - 4 KiB. */
-	VID_ASSERT_OK(vid_map(fd, BASE + (1 << 20), big, 1 << 20, VID_MAP_RW));
-	VID_ASSERT_OK(vid_map(fd, BASE + (2 << 20), big + (1 << 20), 4 << 20,
+	/* Half a block at blk / 2, two blocks at blk, a page ending block 3. */
+	VID_ASSERT_OK(vid_map(fd, base + blk / 2, big, blk / 2, VID_MAP_RW));
+	VID_ASSERT_OK(vid_map(fd, base + blk, big + blk / 2, 2 * blk,
 			      VID_MAP_RW));
-	VID_ASSERT_OK(vid_map(fd, BASE + (8 << 20) - VID_PAGE,
-			      big + (6 << 20), VID_PAGE, VID_MAP_RW));
+	VID_ASSERT_OK(vid_map(fd, base + 4 * blk - VID_PAGE,
+			      big + 3 * blk, VID_PAGE, VID_MAP_RW));
 	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
 	self->bits[0] = POISON;
-	VID_ASSERT_OK(vid_get_bitmap(fd, 0, BASE, 8 << 20, 2 << 20, self->bits,
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, base, 4 * blk, blk, self->bits,
 				     8));
 	/* Blocks 0, 1, 2 and 3 hold dirty pages; bits 4-63 untouched. */
 	ASSERT_EQ(0xfULL, self->bits[0] & 0xf);
@@ -348,12 +361,12 @@ TEST_F(dirty, block_pgsize_and_peek)
 					    VFIO_IOMMU_DIRTY_PAGES_FLAG_START |
 					    VFIO_IOMMU_DIRTY_PAGES_FLAG_PEEK));
 	self->bits[0] = POISON;
-	VID_ASSERT_OK(vid_get_bitmap(fd, VFIO_IOMMU_DIRTY_PAGES_FLAG_PEEK, BASE,
-				     8 << 20, 2 << 20, self->bits, 8));
+	VID_ASSERT_OK(vid_get_bitmap(fd, VFIO_IOMMU_DIRTY_PAGES_FLAG_PEEK, base,
+				     4 * blk, blk, self->bits, 8));
 	ASSERT_EQ((POISON & ~0xfULL) | 0xfULL, self->bits[0]);
 	VID_ASSERT_OK(vid_unmap_raw(fd, UNMAP_SZ, VFIO_DMA_UNMAP_FLAG_ALL, 0,
 				    0, NULL));
-	vid_free(big, 8UL << 20);
+	vid_free(big, 4 * blk);
 }
 
 TEST_HARNESS_MAIN

@@ -186,7 +186,7 @@ TEST_F(ext, vaddr_invalidate_rolls_back)
 	VID_ASSERT_OK(map_pages(&self->ctx, self->mem, 0, 1));
 	VID_ASSERT_OK(map_pages(&self->ctx, self->mem, 2, 1));
 	VID_ASSERT_OK(vid_unmap_raw(fd, UNMAP_SZ, VFIO_DMA_UNMAP_FLAG_VADDR,
-				    0x102000, VID_PAGE, &got));
+				    0x100000 + 2 * VID_PAGE, VID_PAGE, &got));
 	VID_ASSERT_ERR(EINVAL, vid_unmap_raw(fd, UNMAP_SZ,
 					     VFIO_DMA_UNMAP_FLAG_VADDR,
 					     0x100000, 4 * VID_PAGE, &got));
@@ -198,7 +198,7 @@ TEST_F(ext, vaddr_invalidate_rolls_back)
 	/* The second one is still invalid and can be set. */
 	VID_ASSERT_OK(vid_map_raw(fd, MAP_SZ, VFIO_DMA_MAP_FLAG_VADDR,
 				  (uintptr_t)(self->mem + 2 * VID_PAGE),
-				  0x102000, VID_PAGE));
+				  0x100000 + 2 * VID_PAGE, VID_PAGE));
 	/* VADDR with ALL covers everything at once. */
 	VID_ASSERT_OK(vid_unmap_raw(fd, UNMAP_SZ,
 				    VFIO_DMA_UNMAP_FLAG_VADDR |
@@ -225,7 +225,7 @@ TEST_F(ext, dma_while_vaddr_invalid)
 	VID_ASSERT_OK(vid_unmap_raw(fd, UNMAP_SZ, VFIO_DMA_UNMAP_FLAG_VADDR,
 				    0x100000, 2 * VID_PAGE, &got));
 	VID_ASSERT_OK(vid_edu_dma(&edu, 0x100000, 0, 2048, false));
-	VID_ASSERT_OK(vid_edu_dma(&edu, 0x101000, 0, 2048, true));
+	VID_ASSERT_OK(vid_edu_dma(&edu, 0x100000 + VID_PAGE, 0, 2048, true));
 	ASSERT_EQ(0, memcmp(src, dst, 2048));
 
 	/* After the update (same memory, new address), DMA goes on. */
@@ -233,7 +233,7 @@ TEST_F(ext, dma_while_vaddr_invalid)
 				  (uintptr_t)self->mem, 0x100000,
 				  2 * VID_PAGE));
 	memset(dst, 0, VID_PAGE);
-	VID_ASSERT_OK(vid_edu_dma(&edu, 0x101000, 0, 2048, true));
+	VID_ASSERT_OK(vid_edu_dma(&edu, 0x100000 + VID_PAGE, 0, 2048, true));
 	ASSERT_EQ(0, memcmp(src, dst, 2048));
 	VID_ASSERT_UNMAP(fd, 0x100000, 2 * VID_PAGE, 2 * VID_PAGE);
 }

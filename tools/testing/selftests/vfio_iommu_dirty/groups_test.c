@@ -91,14 +91,14 @@ TEST_F(grp, replay_on_iommu_attach)
 	VID_ASSERT_OK(vid_emu_pin(self->dev, IOVA + P, 1,
 				  VID_EMU_PIN_READ | VID_EMU_PIN_WRITE,
 				  NULL));
-	ASSERT_EQ(self->base.vmlck_kb + 4, vid_vmlck_kb());
+	ASSERT_EQ(self->base.vmlck_kb + VID_PAGE_KB, vid_vmlck_kb());
 
 	vid_ctx_init(&edu_ctx);
 	edu_ctx.container = self->container;
 	edu_ctx.group = vid_open_group(self->container);
 	ASSERT_LE(0, edu_ctx.group) TH_LOG("%s", strerror(-edu_ctx.group));
 	/* Every page pinned and charged once (the device's pin included). */
-	ASSERT_EQ(self->base.vmlck_kb + NPAGES * 4, vid_vmlck_kb());
+	ASSERT_EQ(self->base.vmlck_kb + NPAGES * VID_PAGE_KB, vid_vmlck_kb());
 
 	for (i = 0; i < sizeof(in); i++)
 		in[i] = (uint8_t)(i * 13 + 5);
@@ -114,7 +114,7 @@ TEST_F(grp, replay_on_iommu_attach)
 	close(edu_ctx.device);
 	ASSERT_EQ(0, ioctl(edu_ctx.group, VFIO_GROUP_UNSET_CONTAINER));
 	close(edu_ctx.group);
-	ASSERT_EQ(self->base.vmlck_kb + 4, vid_vmlck_kb());
+	ASSERT_EQ(self->base.vmlck_kb + VID_PAGE_KB, vid_vmlck_kb());
 	VID_ASSERT_ERR(EEXIST, vid_map(self->container, IOVA, self->mem, P,
 				       VID_MAP_RW));
 	VID_ASSERT_OK(vid_emu_unpin_all(self->dev));

@@ -68,7 +68,7 @@ TEST_F(life, owner_exits_with_mappings)
 		if (vid_map(ctx.container, 0x100000, mem, NPAGES * VID_PAGE,
 			    VID_MAP_RW))
 			_exit(3);
-		if (vid_vmlck_kb() != NPAGES * 4)
+		if (vid_vmlck_kb() != NPAGES * VID_PAGE_KB)
 			_exit(4);
 		_exit(0);	/* no unmap, no close */
 	}
@@ -105,7 +105,7 @@ TEST_F(life, container_fd_passed)
 			_exit(2);
 		if (vid_map(fd, 0x200000, mem, NPAGES * VID_PAGE, VID_MAP_RW))
 			_exit(3);
-		_exit(vid_vmlck_kb() == NPAGES * 4 ? 0 : 4);
+		_exit(vid_vmlck_kb() == NPAGES * VID_PAGE_KB ? 0 : 4);
 	}
 	close(sv[1]);
 	VID_ASSERT_OK(vid_send_fd(sv[0], ctx.container));
@@ -165,7 +165,7 @@ TEST_F(life, owner_exits_after_passing)
 				       VID_PAGE, VID_MAP_RW));
 	VID_ASSERT_OK(vid_map(container, 0x500000, self->mem,
 			      NPAGES * VID_PAGE, VID_MAP_RW));
-	ASSERT_EQ(self->base.vmlck_kb + NPAGES * 4, vid_vmlck_kb());
+	ASSERT_EQ(self->base.vmlck_kb + NPAGES * VID_PAGE_KB, vid_vmlck_kb());
 	VID_ASSERT_OK(vid_unmap(container, 0x300000, NPAGES * VID_PAGE, &got));
 	ASSERT_EQ(NPAGES * VID_PAGE, got);
 	close(group);
@@ -195,10 +195,10 @@ TEST_F(life, fork_with_open_container)
 		if (!mem || vid_map(ctx.container, 0x400000, mem,
 				    4 * VID_PAGE, VID_MAP_RW))
 			_exit(3);
-		_exit(vid_vmlck_kb() == 4 * 4 ? 0 : 4);
+		_exit(vid_vmlck_kb() == 4 * VID_PAGE_KB ? 0 : 4);
 	}
 	ASSERT_EQ(0, reap(pid));
-	ASSERT_EQ(self->base.vmlck_kb + NPAGES * 4, vid_vmlck_kb());
+	ASSERT_EQ(self->base.vmlck_kb + NPAGES * VID_PAGE_KB, vid_vmlck_kb());
 	VID_ASSERT_OK(vid_unmap(ctx.container, 0, 1ULL << 32, &got));
 	ASSERT_EQ((NPAGES + 4) * VID_PAGE, got);
 	vid_ctx_close(&ctx);

@@ -326,7 +326,7 @@ TEST_F(map, map_unmapped_vaddr)
 }
 
 /*
- * Mapping N pages locks N pages: VmLck rises by N * 4 kB and the system
+ * Mapping N pages locks N pages: VmLck rises by N pages and the system
  * pinned-page count by N; unmapping gives both back.
  */
 TEST_F(map, accounting_exact)
@@ -336,14 +336,14 @@ TEST_F(map, accounting_exact)
 
 	VID_ASSERT_OK(vid_map(self->c, BASE, self->buf, n * P, VID_MAP_RW));
 	VID_ASSERT_OK(vid_acct_read(&now));
-	EXPECT_EQ(self->base.vmlck_kb + n * 4, now.vmlck_kb);
+	EXPECT_EQ(self->base.vmlck_kb + n * VID_PAGE_KB, now.vmlck_kb);
 	EXPECT_EQ(self->base.pinned + n, now.pinned);
 
 	/* A read-only mapping of the same pages is accounted on its own. */
 	VID_ASSERT_OK(vid_map(self->c, BASE + 64 * P, self->buf, 4 * P,
 			      VFIO_DMA_MAP_FLAG_READ));
 	VID_ASSERT_OK(vid_acct_read(&now));
-	EXPECT_EQ(self->base.vmlck_kb + (n + 4) * 4, now.vmlck_kb);
+	EXPECT_EQ(self->base.vmlck_kb + (n + 4) * VID_PAGE_KB, now.vmlck_kb);
 	EXPECT_EQ(self->base.pinned + n + 4, now.pinned);
 
 	VID_ASSERT_UNMAP(self->c, BASE + 64 * P, 4 * P, 4 * P);
@@ -363,7 +363,7 @@ TEST_F(map, close_releases_mappings)
 	VID_ASSERT_OK(vid_map(self->c, BASE + 32 * P, self->buf + 8 * P,
 			      8 * P, VFIO_DMA_MAP_FLAG_READ));
 	VID_ASSERT_OK(vid_acct_read(&now));
-	EXPECT_EQ(self->base.vmlck_kb + 16 * 4, now.vmlck_kb);
+	EXPECT_EQ(self->base.vmlck_kb + 16 * VID_PAGE_KB, now.vmlck_kb);
 	EXPECT_EQ(self->base.pinned + 16, now.pinned);
 	vid_ctx_close(&self->ctx);
 	VID_ASSERT_ACCT(&self->base);
@@ -437,7 +437,7 @@ TEST_F(map, map_memlock_limit)
 	VID_ASSERT_ERR(ENOMEM, vid_map(self->c, BASE + 8 * P,
 				       self->buf + 8 * P, 4 * P, VID_MAP_RW));
 	VID_ASSERT_OK(vid_acct_read(&now));
-	EXPECT_EQ(self->base.vmlck_kb + 6 * 4, now.vmlck_kb);
+	EXPECT_EQ(self->base.vmlck_kb + 6 * VID_PAGE_KB, now.vmlck_kb);
 	EXPECT_EQ(self->base.pinned + 6, now.pinned);
 	ASSERT_NOTHING_MAPPED(BASE + 8 * P, 4 * P);
 	VID_ASSERT_OK(vid_map(self->c, BASE + 8 * P, self->buf + 8 * P,

@@ -170,3 +170,14 @@ int vid_iova_fit(int container, uint64_t *iova, uint64_t size,
 	*iova = best;
 	return 0;
 }
+
+int64_t vid_block_pgsize(int container)
+{
+	struct vfio_iommu_type1_info info = { .argsz = sizeof(info) };
+	uint64_t sizes;
+
+	if (ioctl(container, VFIO_IOMMU_GET_INFO, &info))
+		return -errno;
+	sizes = info.iova_pgsizes & (info.iova_pgsizes - 1);
+	return sizes & -sizes;
+}

@@ -64,4 +64,10 @@ int vid_msi_window(int group, uint64_t *start, uint64_t *last);
 int vid_iova_fit(int container, uint64_t *iova, uint64_t size,
 		 uint64_t align);
 
+/*
+ * The container's block page size: the smallest IOMMU page size above
+ * its smallest (GET_INFO's iova_pgsizes), 0 when it has none, or -errno.
+ */
+int64_t vid_block_pgsize(int container);
+
 #endif /* VID_SYS_H */

@@ -21,6 +21,8 @@
 
 /* The CPU's page size (4 KiB on x86-64, 4 or 16 KiB on the arm64 lanes). */
 #define VID_PAGE		vid_page_size()
+/* The same in kB, the unit of VmLck. */
+#define VID_PAGE_KB		((long)(VID_PAGE / 1024))
 #define VID_MOD_OURS		"vfio_iommu_dirty"
 #define VID_MOD_TYPE1		"vfio_iommu_type1"
 #define VID_DEFAULT_MODULE	"/opt/vid/vfio-iommu-dirty.ko"
