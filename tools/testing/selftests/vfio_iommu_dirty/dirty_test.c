@@ -175,6 +175,40 @@ TEST_F(dirty, iommu_scope_reports_every_page)
 				    0, NULL));
 }
 
+/*
+ * An all-dirty report of a mapping from the middle of one user word to
+ * the middle of the next but one: the word in between must be written,
+ * all ones, and the caller's bits outside the mapping kept (this
+ * backend), here and in the fourth word.
+ */
+TEST_F(dirty, iommu_scope_over_words)
+{
+	const unsigned int first = 10, n = 140;
+	int fd = self->ctx.container;
+	unsigned int i;
+	char *mem;
+
+	mem = vid_alloc(n * VID_PAGE, 0x3c);
+	ASSERT_NE(NULL, mem);
+	VID_ASSERT_OK(vid_map(fd, BASE + first * VID_PAGE, mem, n * VID_PAGE,
+			      VID_MAP_RW));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	memset(self->bits, vid_backend_intree() ? 0 : 0xa5, sizeof(self->bits));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, BASE, 256 * VID_PAGE, VID_PAGE,
+				     self->bits, 4 * sizeof(self->bits[0])));
+	for (i = 0; i < 256; i++) {
+		if (i >= first && i < first + n) {
+			ASSERT_TRUE(bit(self->bits, i)) TH_LOG("page %u", i);
+		} else if (!vid_backend_intree()) {
+			ASSERT_EQ((POISON >> (i % 64)) & 1, bit(self->bits, i))
+				TH_LOG("hole bit %u changed", i);
+		}
+	}
+	VID_ASSERT_OK(vid_unmap_raw(fd, UNMAP_SZ, VFIO_DMA_UNMAP_FLAG_ALL, 0,
+				    0, NULL));
+	vid_free(mem, n * VID_PAGE);
+}
+
 /* Range and bitmap checks: each bad argument gets EINVAL, changes nothing. */
 TEST_F(dirty, get_bitmap_bad_arguments)
 {
