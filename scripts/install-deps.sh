@@ -28,6 +28,8 @@ PKGS=(
 	libelf-dev
 	libssl-dev
 	gnuplot-nox
+	# coverage of make check-debug (scripts/coverage.sh): lcov, genhtml
+	lcov
 )
 
 missing=()
