@@ -39,6 +39,18 @@ module_param_named(dma_entry_limit, vid_dma_entry_limit, uint, 0644);
 MODULE_PARM_DESC(dma_entry_limit,
 		 "Maximum number of user DMA mappings per container (65535).");
 
+/*
+ * For the test bed only: one emulated VT-d unit puts every group into the
+ * same domain, so the paths of a container with several domains (replay,
+ * unmapping further domains) would never run there. Read-only, so that it
+ * holds for the life of the module.
+ */
+bool vid_test_domain_per_group;
+module_param_named(test_domain_per_group, vid_test_domain_per_group, bool,
+		   0444);
+MODULE_PARM_DESC(test_domain_per_group,
+		 "Testing only: give every IOMMU-backed group a domain of its own, never shared (default: N).");
+
 static void *vid_open(unsigned long type)
 {
 	struct vid_container *c;

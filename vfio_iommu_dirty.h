@@ -98,6 +98,7 @@ struct vid_unpin_batch;
 extern bool vid_allow_unsafe_interrupts;
 extern bool vid_disable_hugepages;
 extern unsigned int vid_dma_entry_limit;
+extern bool vid_test_domain_per_group;
 
 /**
  * struct vid_stats - what a container has done, for debugfs

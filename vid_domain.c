@@ -124,8 +124,10 @@ static int vid_check_msi_isolation(struct iommu_group *iommu_group)
 
 /*
  * Move @g from its fresh domain @fresh into an existing domain of the same
- * kind, if one accepts it. Return: 1 if @g moved, 0 if it is still attached
- * to @fresh, or -errno if it is attached to neither.
+ * kind, if one accepts it. With test_domain_per_group set it never moves,
+ * so that a test bed with one IOMMU still gets several domains. Return: 1
+ * if @g moved, 0 if it is still attached to @fresh, or -errno if it is
+ * attached to neither.
  */
 static int vid_try_join(struct vid_container *c, struct vid_domain *fresh,
 			struct vid_group *g)
@@ -133,6 +135,8 @@ static int vid_try_join(struct vid_container *c, struct vid_domain *fresh,
 	struct vid_domain *d;
 	int ret;
 
+	if (vid_test_domain_per_group)
+		return 0;
 	list_for_each_entry(d, &c->domains, node) {
 		if (d->domain->ops != fresh->domain->ops ||
 		    d->enforce_cc != fresh->enforce_cc)
