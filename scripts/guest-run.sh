@@ -13,8 +13,10 @@
 #
 # The command runs with "sh -c" in /opt/vid (where --payload DIR is copied)
 # with VID_EDU_BDF, VID_EDU_GROUP (and VID_EDU_BDFS, VID_KVER, VID_HOSTROOT)
-# in its environment.  Its stdout and stderr are streamed live to our stdout;
-# our own status lines go to stderr.  The kernel console is saved in
+# in its environment.  The machine has two edu devices, each in its own
+# group (VID_EDU_BDF is the first; domains_test uses both).  Its stdout
+# and stderr are streamed live to our stdout; our own status lines go to
+# stderr.  The kernel console is saved in
 # WORKDIR/console.log and scanned for kernel problems after the guest stops.
 #
 # Exit status:
@@ -374,7 +376,7 @@ run_qemu() {
 	local -a args=(
 		-nodefaults -display none -monitor none -no-reboot
 		-accel "$accel" -m "$mem" -smp "$smp"
-		-device edu
+		-device edu -device edu
 		-kernel "$kernel" -initrd "$initrd"
 		-append "$KERNEL_ARGS panic=-1 rdinit=/init printk.devkmsg=on$cmdline_extra"
 	)
