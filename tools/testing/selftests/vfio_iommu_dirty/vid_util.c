@@ -48,6 +48,29 @@ const char *vid_edu_bdf(void)
 	return bdf && *bdf ? bdf : NULL;
 }
 
+int vid_edu_bdf_nth(unsigned int n, char *bdf, size_t len)
+{
+	const char *p = getenv("VID_EDU_BDFS");
+	size_t w;
+
+	if (!p)
+		return -ENODEV;
+	for (;;) {
+		p += strspn(p, " ");
+		w = strcspn(p, " ");
+		if (!w)
+			return -ENODEV;
+		if (!n--)
+			break;
+		p += w;
+	}
+	if (w >= len)
+		return -ENAMETOOLONG;
+	memcpy(bdf, p, w);
+	bdf[w] = '\0';
+	return 0;
+}
+
 int vid_edu_group(void)
 {
 	const char *g = getenv("VID_EDU_GROUP");
@@ -181,11 +204,22 @@ static int load_from_path(const char *path, const char *opts)
 
 int vid_module_load_ours(void)
 {
+	return vid_module_reload_ours(NULL);
+}
+
+int vid_module_reload_ours(const char *opts)
+{
 	const char *path = getenv("VID_MODULE");
+	int ret;
 
 	if (!path || !*path)
 		path = VID_DEFAULT_MODULE;
-	return load_from_path(path, NULL);
+	if (opts && vid_module_live(VID_MOD_OURS)) {
+		ret = vid_module_remove(VID_MOD_OURS, false);
+		if (ret)
+			return ret;
+	}
+	return load_from_path(path, opts);
 }
 
 static int load_by_name(const char *name)
@@ -701,14 +735,20 @@ int vid_edu_write64(struct vid_edu *edu, uint64_t reg, uint64_t val)
 
 int vid_edu_open(struct vid_ctx *ctx, struct vid_edu *edu)
 {
+	if (!vid_edu_bdf())
+		return -ENODEV;
+	return vid_edu_open_bdf(ctx, vid_edu_bdf(), edu);
+}
+
+int vid_edu_open_bdf(struct vid_ctx *ctx, const char *bdf,
+		     struct vid_edu *edu)
+{
 	struct vfio_region_info info;
 	uint32_t id;
 	uint16_t cmd;
 	int fd, ret;
 
-	if (!vid_edu_bdf())
-		return -ENODEV;
-	fd = ioctl(ctx->group, VFIO_GROUP_GET_DEVICE_FD, vid_edu_bdf());
+	fd = ioctl(ctx->group, VFIO_GROUP_GET_DEVICE_FD, bdf);
 	if (fd < 0)
 		return -errno;
 	ctx->device = fd;

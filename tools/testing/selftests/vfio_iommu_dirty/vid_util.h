@@ -52,6 +52,12 @@ const char *vid_edu_bdf(void);
 /* VID_EDU_GROUP, or -1 when unset or not a number. */
 int vid_edu_group(void);
 /*
+ * The @n-th (from 0) BDF of VID_EDU_BDFS, the edu devices the guest bound
+ * to vfio-pci, into @bdf (@len bytes): 0, or -ENODEV when there are not
+ * that many.
+ */
+int vid_edu_bdf_nth(unsigned int n, char *bdf, size_t len);
+/*
  * Why the VFIO tests cannot run here (no /dev/vfio/vfio, no edu device
  * in the environment), or NULL when they can.
  */
@@ -74,6 +80,12 @@ long vid_module_refcnt(const char *name);
 int vid_module_remove(const char *name, bool quiet);
 /* Insert vfio_iommu_dirty from $VID_MODULE; 0 (also if loaded) or -errno. */
 int vid_module_load_ours(void);
+/*
+ * Insert vfio_iommu_dirty from $VID_MODULE with the parameters @opts,
+ * removing it first if it is loaded; with @opts NULL, the same as
+ * vid_module_load_ours(). 0 or -errno.
+ */
+int vid_module_reload_ours(const char *opts);
 
 /* --- containers and groups --------------------------------------------- */
 
@@ -184,6 +196,9 @@ struct vid_edu {
  * memory decoding and bus mastering. 0 or -errno.
  */
 int vid_edu_open(struct vid_ctx *ctx, struct vid_edu *edu);
+/* The same for the edu device @bdf of @ctx->group. */
+int vid_edu_open_bdf(struct vid_ctx *ctx, const char *bdf,
+		     struct vid_edu *edu);
 int vid_edu_read64(struct vid_edu *edu, uint64_t reg, uint64_t *val);
 int vid_edu_write64(struct vid_edu *edu, uint64_t reg, uint64_t val);
 /*
