@@ -15,6 +15,9 @@
  *  4  UNMAP_DMA with GET_DIRTY_BITMAP in both scopes.
  *  5  kernel memory held per GiB mapped, tracking off and on.
  *  6  live migration with QEMU and the device writing (bench_mig.c).
+ *  7  workload 1's 4 KiB MAP and UNMAP with both edu groups in the
+ *     container: one domain in-tree (all it can do with one IOMMU), two
+ *     in this module, loaded with test_domain_per_group=1 for it.
  *
  * A container whose backend is not the one under test (the VFIO core
  * fell back to another driver) is never measured: the row says why.
@@ -369,25 +372,61 @@ static bool pins_returned(struct bench_metric *m, const struct vid_acct *before)
 	return false;
 }
 
-static void w1_one(const struct w1_kind *k, void *buf, const char *why)
+/*
+ * Add the second edu device's group to @ctx's container: its fd, or
+ * -errno (-ENODEV: the guest has one edu device).
+ */
+static int add_second_group(struct vid_ctx *ctx)
+{
+	char bdf[32];
+	int id, ret;
+
+	ret = vid_edu_bdf_nth(1, bdf, sizeof(bdf));
+	if (ret)
+		return ret;
+	id = vid_device_group("pci", bdf);
+	if (id < 0)
+		return id;
+	return vid_open_group_id(ctx->container, id);
+}
+
+/*
+ * The IOMMU domains of this module's only container: as many as groups
+ * when it runs with test_domain_per_group. 0 or -errno.
+ */
+static int check_domains(long long want)
+{
+	long long n = vid_debugfs_state("domains");
+
+	if (n < 0)
+		return (int)n;
+	return n == want ? 0 : -EXDEV;
+}
+
+/*
+ * MAP then UNMAP @buf, reps times, on the backend under test, with one
+ * group (workload 1) or, with @two, both edu groups (workload 7).
+ */
+static void w1_one(const struct w1_kind *k, void *buf, const char *why,
+		   bool two)
 {
 	double tm[BENCH_MAX_REPS], tu[BENCH_MAX_REPS], t;
 	uint64_t size = bench_cfg.size, got = 0;
 	struct bench_metric *mm, *mu;
 	struct vid_acct before;
 	char id[48], label[96];
+	int ret, group2 = -1;
 	struct vid_ctx ctx;
 	unsigned int rep;
-	int ret;
 
 	snprintf(id, sizeof(id), "map_%s", k->id);
 	snprintf(label, sizeof(label), "MAP %llu MiB, %s",
 		 (unsigned long long)(size >> 20), k->what);
-	mm = bench_metric(id, 1, label, "ms", k->target);
+	mm = bench_metric(id, two ? 7 : 1, label, "ms", k->target);
 	snprintf(id, sizeof(id), "unmap_%s", k->id);
 	snprintf(label, sizeof(label), "UNMAP %llu MiB, %s",
 		 (unsigned long long)(size >> 20), k->what);
-	mu = bench_metric(id, 1, label, "ms", k->target);
+	mu = bench_metric(id, two ? 7 : 1, label, "ms", k->target);
 
 	if (!buf) {
 		bench_missing(mm, "%s", why);
@@ -399,6 +438,17 @@ static void w1_one(const struct w1_kind *k, void *buf, const char *why)
 		bench_missing(mm, "%s", ctx_error(ret));
 		bench_missing(mu, "%s", ctx_error(ret));
 		return;
+	}
+	if (two) {
+		group2 = add_second_group(&ctx);
+		ret = group2 < 0 ? group2 : 0;
+		if (!ret && bench_cur == BENCH_OURS)
+			ret = check_domains(2);
+		if (ret) {
+			bench_missing(mm, "second group: %s", strerror(-ret));
+			bench_missing(mu, "second group: %s", strerror(-ret));
+			goto out;
+		}
 	}
 	for (rep = 0; rep < bench_cfg.reps; rep++) {
 		ret = vid_acct_read(&before);
@@ -438,6 +488,8 @@ static void w1_one(const struct w1_kind *k, void *buf, const char *why)
 	bench_record(mm, bench_best(tm, rep));
 	bench_record(mu, bench_best(tu, rep));
 out:
+	if (group2 >= 0)
+		close(group2);
 	vid_ctx_close(&ctx);
 }
 
@@ -453,9 +505,44 @@ static void w1_map_unmap(struct bench_mem *mem)
 		"hugetlb", "hugetlbfs 2 MiB pages", 2.0,
 	};
 
-	w1_one(&anon, mem->anon, NULL);
-	w1_one(&thp, mem->thp, NULL);
-	w1_one(&huge, mem->huge, mem->huge_why);
+	w1_one(&anon, mem->anon, NULL, false);
+	w1_one(&thp, mem->thp, NULL, false);
+	w1_one(&huge, mem->huge, mem->huge_why, false);
+}
+
+/* ---------------------------------------------------------------------- */
+/* workload 7: two groups, two domains in this module                     */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * With one IOMMU both backends would share one domain between the two
+ * groups; this module is loaded again with test_domain_per_group=1 for
+ * this workload, so that its UNMAP has a further domain to clear, and as
+ * before afterwards. In-tree has no such switch: its row is one domain.
+ */
+static void w7_two_groups(struct bench_mem *mem)
+{
+	static const struct w1_kind anon = {
+		"anon4k_2groups",
+		"4 KiB pages, 2 groups (in-tree 1 domain, ours 2)", 0,
+	};
+	const char *why = NULL;
+	int ret;
+
+	if (bench_cur == BENCH_OURS) {
+		ret = vid_module_reload_ours("test_domain_per_group=1");
+		if (ret)
+			why = "cannot load the module with test_domain_per_group=1";
+	}
+	w1_one(&anon, why ? NULL : mem->anon, why, true);
+	if (bench_cur != BENCH_OURS)
+		return;
+	ret = vid_module_remove(VID_MOD_OURS, false);
+	if (!ret)
+		ret = vid_module_load_ours();
+	if (ret)
+		bench_note("reloading %s without test_domain_per_group: %s",
+			   VID_MOD_OURS, strerror(-ret));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1134,5 +1221,6 @@ const struct bench_workload bench_workloads[] = {
 	{ 4, w4_unmap_bitmap, "UNMAP with bitmap", true },
 	{ 5, w5_memory, "memory", false },
 	{ 6, bench_migration, "live migration", false },
+	{ 7, w7_two_groups, "two groups", true },
 	{ 0, NULL, NULL, false },
 };
