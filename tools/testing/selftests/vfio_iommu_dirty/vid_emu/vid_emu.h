@@ -62,6 +62,17 @@ struct platform_driver;
 #define VID_EMU_REMOVE		vid_emu_remove_dev
 #endif
 
+/* The iommufd callbacks of a device in an IOMMU-backed group. */
+#ifdef VID_EMU_KERNEL_6_1
+#define VID_EMU_IOMMUFD_PHYS_OPS
+#else
+#define VID_EMU_IOMMUFD_PHYS_OPS					\
+	.bind_iommufd	= vfio_iommufd_physical_bind,			\
+	.unbind_iommufd	= vfio_iommufd_physical_unbind,			\
+	.attach_ioas	= vfio_iommufd_physical_attach_ioas,		\
+	.detach_ioas	= vfio_iommufd_physical_detach_ioas,
+#endif
+
 /**
  * struct vid_emu_devset - one kind of test device: a driver, its devices
  * @drv: the platform driver (its name is the devices' name stem)

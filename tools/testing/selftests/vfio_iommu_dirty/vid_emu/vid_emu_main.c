@@ -12,6 +12,10 @@
  * vid_emu_uapi.h, which let a test make exactly those calls and see what
  * the backend asked of the device (dma_unmap).
  *
+ * The module also registers a PCI driver, VID_EMU_IOMMU_NAME, that binds
+ * only to a function whose driver_override names it and puts the same
+ * device in that function's IOMMU group: pins from an IOMMU-backed group.
+ *
  * The device does no DMA of its own: it reaches memory only through the
  * backend or through pages the backend pinned for it. It exists only for
  * tests and is never installed.
@@ -19,6 +23,7 @@
 #include <linux/device.h>
 #include <linux/err.h>
 #include <linux/module.h>
+#include <linux/pci.h>
 #include <linux/platform_device.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -195,6 +200,62 @@ static struct platform_driver vid_emu_driver = {
 
 static struct vid_emu_devset vid_emu_set = { .drv = &vid_emu_driver };
 
+/*
+ * The same device behind a real IOMMU. A backend sees pins from an
+ * IOMMU-backed group only through a driver like this one: every in-tree
+ * driver that pins is mediated, in an emulated group. The PCI function
+ * (edu in the test guest) is bound for its IOMMU group alone and does
+ * nothing: no BAR is touched, bus mastering stays off.
+ */
+static const struct vfio_device_ops vid_emu_iommu_ops = {
+	.name		= VID_EMU_IOMMU_NAME,
+	.init		= vid_emu_init_dev,
+	.release	= vid_emu_release_dev,
+	VID_EMU_IOMMUFD_PHYS_OPS
+	.open_device	= vid_emu_open_device,
+	.close_device	= vid_emu_close_device,
+	.ioctl		= vid_emu_ioctl,
+	.dma_unmap	= vid_emu_dma_unmap,
+};
+
+static int vid_emu_iommu_probe(struct pci_dev *pdev,
+			       const struct pci_device_id *id)
+{
+	struct vfio_device *vdev;
+	int ret;
+
+	vdev = _vfio_alloc_device(sizeof(struct vid_emu_dev), &pdev->dev,
+				  &vid_emu_iommu_ops);
+	if (IS_ERR(vdev))
+		return PTR_ERR(vdev);
+	/* The VFIO core puts it in the function's IOMMU group. */
+	ret = vfio_register_group_dev(vdev);
+	if (ret) {
+		vfio_put_device(vdev);
+		return ret;
+	}
+	pci_set_drvdata(pdev, vdev);
+	return 0;
+}
+
+/* Waits until user space has closed every fd of the device. */
+static void vid_emu_iommu_remove(struct pci_dev *pdev)
+{
+	struct vfio_device *vdev = pci_get_drvdata(pdev);
+
+	vfio_unregister_group_dev(vdev);
+	vfio_put_device(vdev);
+}
+
+/* No ID table: it binds only where driver_override names it. */
+static struct pci_driver vid_emu_iommu_driver = {
+	.name			= VID_EMU_IOMMU_NAME,
+	.probe			= vid_emu_iommu_probe,
+	.remove			= vid_emu_iommu_remove,
+	/* VFIO owns the group's DMA, as with vfio-pci. */
+	.driver_managed_dma	= true,
+};
+
 static int __init vid_emu_init(void)
 {
 	int ret;
@@ -209,13 +270,22 @@ static int __init vid_emu_init(void)
 	ret = vid_mig_register(mig_count);
 	if (ret) {
 		pr_err("vid_emu: mig_count must be 0..8 (%d)\n", ret);
-		vid_emu_devset_remove(&vid_emu_set);
+		goto err_emu;
 	}
+	ret = pci_register_driver(&vid_emu_iommu_driver);
+	if (ret)
+		goto err_mig;
+	return 0;
+err_mig:
+	vid_mig_unregister();
+err_emu:
+	vid_emu_devset_remove(&vid_emu_set);
 	return ret;
 }
 
 static void __exit vid_emu_exit(void)
 {
+	pci_unregister_driver(&vid_emu_iommu_driver);
 	vid_mig_unregister();
 	vid_emu_devset_remove(&vid_emu_set);
 }

@@ -28,6 +28,15 @@
 #define VID_EMU_NAME		"vid-emu"
 
 /*
+ * The same device in an IOMMU-backed group: a PCI driver of this name
+ * binds to a PCI function whose driver_override names it (it has no ID
+ * table, so it takes nothing else). The function itself is never
+ * touched; its IOMMU group is what counts. The device fd is found by the
+ * function's PCI name and takes the commands below.
+ */
+#define VID_EMU_IOMMU_NAME	"vid-emu-iommu"
+
+/*
  * These commands only ever reach this device's own fd; the type byte is
  * not VFIO's so that they can never be taken for a VFIO device ioctl.
  */
