@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,6 +168,64 @@ TEST_F(dbg, state_follows_operations)
 	ASSERT_EQ(2, vid_debugfs_state("stat_unmaps"));
 	ASSERT_EQ(0, vid_debugfs_state("mappings"));
 	ASSERT_EQ(0, vid_debugfs_state("locked_vm_pages"));
+}
+
+/*
+ * A mapping entering pinned-page scope is made dirty by whole bitmap
+ * words, bits past its last page included. The report writes and counts
+ * the mapping's pages only: 100 pages at page 27 of the range end at bit
+ * 62 of the second user word, and stat_dirty_bits, counted before the
+ * edge words are merged with the caller's bits, sees the 101st bit that
+ * the merge would hide.
+ */
+TEST_F(dbg, scope_entry_counts_mapped_pages_only)
+{
+	const uint64_t iova = 0x1000000, npages = 100, lead = 27;
+	int fd = self->ctx.container, egroup, efd;
+	uint64_t bits[2], got;
+	char word[64];
+	char *mem;
+
+	if (!vid_emu_prepare(_metadata))
+		return;
+	egroup = vid_device_group("platform", VID_EMU_DEV0);
+	ASSERT_LE(0, egroup);
+	efd = vid_open_group_id(fd, egroup);
+	ASSERT_LE(0, efd);
+	mem = vid_alloc(npages * P, 0x3c);
+	ASSERT_NE(NULL, mem);
+	VID_ASSERT_OK(vid_map(fd, iova + lead * P, mem, npages * P,
+			      VID_MAP_RW));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+
+	/* edu leaves: only the emulated group is left. */
+	ASSERT_EQ(0, ioctl(self->ctx.group, VFIO_GROUP_UNSET_CONTAINER));
+	ASSERT_EQ(0, state_word("pinned_scope", word, sizeof(word)));
+	ASSERT_STREQ("yes", word);
+	ASSERT_EQ(0, vid_debugfs_state("stat_dirty_bits"));
+
+	bits[0] = POISON;
+	bits[1] = POISON;
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, iova, 2 * 64 * P, P, bits,
+				     sizeof(bits)));
+	ASSERT_EQ((POISON & ((1ULL << lead) - 1)) | ~0ULL << lead, bits[0]);
+	ASSERT_EQ((POISON & 1ULL << 63) | ~0ULL >> 1, bits[1]);
+	ASSERT_EQ(npages, vid_debugfs_state("stat_dirty_bits"));
+	ASSERT_EQ(2 * 8, vid_debugfs_state("stat_bitmap_bytes"));
+
+	/* Reported once: clean now, the caller's bits still untouched. */
+	bits[0] = POISON;
+	bits[1] = POISON;
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, iova, 2 * 64 * P, P, bits,
+				     sizeof(bits)));
+	ASSERT_EQ(POISON & ((1ULL << lead) - 1), bits[0]);
+	ASSERT_EQ(POISON & 1ULL << 63, bits[1]);
+	ASSERT_EQ(npages, vid_debugfs_state("stat_dirty_bits"));
+
+	VID_ASSERT_OK(vid_unmap(fd, iova + lead * P, npages * P, &got));
+	ASSERT_EQ(npages * P, got);
+	close(efd);
+	vid_free(mem, npages * P);
 }
 
 TEST_HARNESS_MAIN
