@@ -27,7 +27,9 @@
 #      (scripts/mutants/guest.sh). A failed program, a kernel log problem
 #      (WARN, oops, DMAR fault), a timeout, a module that will not unload
 #      or pages left pinned kill the mutant. A guest that crashes, hangs
-#      (no output for VID_MUTANTS_STALL seconds, default 1800) or is no
+#      (no output for VID_MUTANTS_STALL seconds, default 1800; for
+#      VID_MUTANTS_GRACE seconds, default 90, after a selftest of the
+#      current program was terminated by timeout) or is no
 #      longer clean is replaced by a new boot for the mutants left;
 #   4. a table (mutant, what it models, killed by / SURVIVED) and the
 #      line "mutants: N killed, M survived of T", also written to
@@ -56,6 +58,7 @@ PAYLOAD=$W/payload
 LOGS=$W/logs
 QUIET_LOCK=/tmp/vid-quiet.lock
 STALL=${VID_MUTANTS_STALL:-1800}
+GRACE=${VID_MUTANTS_GRACE:-90}
 
 # shellcheck source=scripts/mutants/list.sh
 . "$MUTDIR/list.sh"
@@ -197,8 +200,21 @@ cp "$MUTDIR/guest.sh" "$PAYLOAD/mutants/guest.sh"
 
 # ---- the guests
 
+# timed_out LOG: a selftest timed out since the last program started.
+# Its program has failed, so the mutant is killed whatever comes next;
+# but a test process stuck in the module never exits, and the guest
+# then waits for it in silence, with nothing on the console (seen with
+# coarse-no-lead and unmap-no-recheck-tracking).
+timed_out() {
+	tr -d '\r' <"$1" | awk '
+		/@@MUT start / { t = 0 }
+		/Test terminated by timeout/ { t = 1 }
+		END { exit !t }'
+}
+
 # run_guest LOG ID...: one guest for these mutants, its output in LOG.
-# A guest silent for $STALL seconds is stopped; STALLED says so.
+# A guest silent for $STALL seconds, or for $GRACE seconds after a
+# selftest timed out, is stopped; STALLED says so.
 STALLED=0
 run_guest() {
 	local log=$1 pid age seen=0 line
@@ -218,7 +234,11 @@ run_guest() {
 			msg "  ${line#end }"
 		done < <(markers "$log" | grep '^end ' | tail -n +$((seen + 1)))
 		age=$(( $(date +%s) - $(stat -c %Y "$log") ))
-		if [ "$age" -gt "$STALL" ]; then
+		if [ "$age" -gt "$GRACE" ] && timed_out "$log"; then
+			msg "no output for $age s after a test timed out: stopping the guest"
+			STALLED=1
+			kill "$pid" 2>/dev/null || true
+		elif [ "$age" -gt "$STALL" ]; then
 			msg "no output for $age s: stopping the guest"
 			STALLED=1
 			kill "$pid" 2>/dev/null || true
