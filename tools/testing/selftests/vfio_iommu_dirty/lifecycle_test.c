@@ -5,9 +5,11 @@
  * (SCM_RIGHTS) that maps its own memory and exits before the container is
  * released, and fork with an open container. Whatever happens, every
  * pinned page is released once the container closes, and locked memory is
- * charged to the process whose memory is pinned.
+ * charged to the process whose memory is pinned. And the device's access
+ * to a page ends with the unmap of its mapping.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -203,6 +205,60 @@ TEST_F(life, fork_with_open_container)
 	ASSERT_EQ((NPAGES + 4) * VID_PAGE, got);
 	vid_ctx_close(&ctx);
 	vid_check_acct(_metadata, &self->base, true);
+}
+
+/*
+ * An unmap ends the device's access to the page before it returns: edu
+ * has just written the page (the IOMMU caches its translation), the page
+ * is unmapped alone (one run, one IOTLB flush, which nothing else of the
+ * IOMMU driver's does), and edu's next write to it is blocked. The page
+ * stays the process's, so a write that got through would show there.
+ */
+TEST_F(life, unmap_ends_device_access)
+{
+	const uint64_t src_iova = 0x1000000, dst_iova = 0x2000000;
+	const size_t xfer = 2048;	/* below 4096: see vid_edu_dma() */
+	uint8_t *src = (uint8_t *)self->mem;
+	uint8_t *dst = (uint8_t *)self->mem + VID_PAGE;
+	struct vid_edu edu;
+	struct vid_ctx ctx;
+	bool seen;
+	long bad;
+	int kmsg;
+
+	VID_ASSERT_OK(vid_ctx_open(&ctx, VFIO_TYPE1v2_IOMMU));
+	VID_ASSERT_OK(vid_edu_open(&ctx, &edu));
+	vid_fill_pattern(src, VID_PAGE, 11);
+	memset(dst, 0, VID_PAGE);
+	VID_ASSERT_OK(vid_map(ctx.container, src_iova, src, VID_PAGE,
+			      VFIO_DMA_MAP_FLAG_READ));
+	VID_ASSERT_OK(vid_map(ctx.container, dst_iova, dst, VID_PAGE,
+			      VID_MAP_RW));
+	VID_ASSERT_OK(vid_edu_dma(&edu, src_iova, 0, xfer, false));
+	VID_ASSERT_OK(vid_edu_dma(&edu, dst_iova, 0, xfer, true));
+	ASSERT_EQ(-1, vid_first_diff(dst, src, xfer));
+
+	VID_ASSERT_UNMAP(ctx.container, dst_iova, VID_PAGE, VID_PAGE);
+	memset(dst, 0xc3, VID_PAGE);
+	vid_fill_pattern(src, VID_PAGE, 12);
+	VID_ASSERT_OK(vid_edu_dma(&edu, src_iova, 0, xfer, false));
+
+	/* The blocked write's fault report, between the runner's markers. */
+	vid_iommu_fault_settle();
+	kmsg = vid_kmsg_open();
+	ASSERT_LE(0, kmsg);
+	VID_ASSERT_OK(vid_kmsg_write(VID_FAULT_BEGIN));
+	VID_ASSERT_OK(vid_edu_dma(&edu, dst_iova, 0, xfer, true));
+	seen = vid_kmsg_wait(kmsg, vid_iommu_fault_word(), 3000);
+	usleep(300 * 1000);
+	VID_ASSERT_OK(vid_kmsg_write(VID_FAULT_END));
+	close(kmsg);
+	bad = vid_first_not(dst, VID_PAGE, 0xc3);
+	ASSERT_EQ(-1, bad) TH_LOG("byte %ld written after the unmap", bad);
+	EXPECT_TRUE(seen) TH_LOG("no IOMMU fault reported for the write");
+
+	VID_ASSERT_UNMAP(ctx.container, src_iova, VID_PAGE, VID_PAGE);
+	vid_ctx_close(&ctx);
 }
 
 TEST_HARNESS_MAIN
