@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -918,6 +919,192 @@ TEST(emu_with_edu)
 	vid_ctx_close(&ctx);
 	vid_free(buf, BUF_SIZE);
 	VID_ASSERT_ACCT(&base);
+}
+
+/* ---------------------------------------------------------------------- */
+/* A reserved frame physically next to a pinned page (/dev/vid-emu-frames) */
+/* ---------------------------------------------------------------------- */
+
+/* What pinning adds to a small page's reference count (mm.h). */
+#define GUP_PIN_COUNTING_BIAS	1024
+
+FIXTURE(frames) {
+	struct vid_ctx ctx;
+	struct vid_acct base;
+	int fd;
+	uint8_t *mem;
+};
+
+/*
+ * Which pair of /dev/vid-emu-frames the mapping covers: frames 0 (ordinary)
+ * and 1 (reserved), or 2 (reserved) and 3 (ordinary).
+ */
+FIXTURE_VARIANT(frames) {
+	unsigned int first;
+};
+
+FIXTURE_VARIANT_ADD(frames, pinned_first) {
+	.first = 0,
+};
+
+FIXTURE_VARIANT_ADD(frames, reserved_first) {
+	.first = 2,
+};
+
+FIXTURE_SETUP(frames)
+{
+	vid_ctx_init(&self->ctx);
+	self->fd = -1;
+	self->mem = MAP_FAILED;
+	if (!vid_emu_prepare(_metadata))
+		return;
+	VID_ASSERT_OK(vid_acct_read(&self->base));
+	if (vid_skip_reason())
+		SKIP(return, "%s", vid_skip_reason());
+	self->fd = open("/dev/" VID_EMU_FRAMES_NAME, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->fd) TH_LOG("/dev/%s: %s", VID_EMU_FRAMES_NAME,
+				      strerror(errno));
+}
+
+FIXTURE_TEARDOWN(frames)
+{
+	/* The IOMMU lets go of the frames before they are freed. */
+	vid_ctx_close(&self->ctx);
+	if (self->mem != MAP_FAILED)
+		munmap(self->mem, 2 * P);
+	if (self->fd >= 0)
+		close(self->fd);
+	VID_EXPECT_ACCT(&self->base);
+}
+
+static int frames_info(int fd, struct vid_emu_frames *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->argsz = sizeof(*info);
+	return ioctl(fd, VID_EMU_FRAMES_INFO, info) ? -errno : 0;
+}
+
+/*
+ * MAP_DMA of two pages, physically consecutive, one pinned and one a
+ * reserved frame (VM_PFNMAP, never pinned), in either order, with edu's
+ * IOMMU domain: the pinned page is charged and pinned once, the reserved
+ * frame neither (as in-tree, which ends a batch where the kind changes);
+ * edu reads and writes both through the IOMMU; UNMAP gives back exactly
+ * that. A backend that let the two share one run would charge the run by
+ * the kind of its first page (kills mutant run-mixes-reserved).
+ */
+TEST_F(frames, reserved_beside_pinned)
+{
+	const unsigned int first = variant->first;
+	const unsigned int pin = first == 0 ? 0 : 3, rsv = first == 0 ? 1 : 2;
+	const uint64_t iova = IOVA_A, xfer = 2048;
+	struct vid_emu_frames info;
+	struct vid_acct before;
+	uint8_t want[2048];
+	struct vid_edu edu;
+	uint32_t refs;
+	uint64_t pfn;
+	unsigned int i;
+	void *m;
+
+	/* The frames: consecutive in each pair, of the kinds promised. */
+	VID_ASSERT_OK(frames_info(self->fd, &info));
+	ASSERT_EQ(info.frame[0].pfn + 1, info.frame[1].pfn);
+	ASSERT_EQ(info.frame[2].pfn + 1, info.frame[3].pfn);
+	for (i = 0; i < VID_EMU_FRAMES; i++) {
+		ASSERT_EQ(i == 1 || i == 2 ? VID_EMU_FRAME_RESERVED : 0,
+			  info.frame[i].flags) TH_LOG("frame %u", i);
+		ASSERT_EQ(1, info.frame[i].refcount) TH_LOG("frame %u", i);
+	}
+
+	/* The pair at two adjacent pages: a VMA of each kind. */
+	self->mem = mmap(NULL, 2 * P, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	ASSERT_NE(MAP_FAILED, self->mem);
+	for (i = 0; i < 2; i++) {
+		m = mmap(self->mem + i * P, P, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, self->fd, (first + i) * P);
+		ASSERT_EQ((void *)(self->mem + i * P), m)
+			TH_LOG("mmap of frame %u: %s", first + i,
+			       strerror(errno));
+	}
+	/* The ordinary frame is the page at its address (pagemap skips PFNMAP). */
+	VID_ASSERT_OK(pagemap_pfn(self->mem + (pin - first) * P, &pfn));
+	ASSERT_EQ(info.frame[pin].pfn, pfn);
+	vid_fill_pattern(self->mem, P, 21);
+	vid_fill_pattern(self->mem + P, P, 22);
+
+	VID_ASSERT_OK(vid_ctx_open(&self->ctx, VFIO_TYPE1v2_IOMMU));
+	VID_ASSERT_OK(vid_edu_open(&self->ctx, &edu));
+	VID_ASSERT_OK(frames_info(self->fd, &info));
+	/* Our reference and the page table's; the reserved frame: ours. */
+	refs = info.frame[pin].refcount;
+	ASSERT_EQ(2, refs);
+	ASSERT_EQ(1, info.frame[rsv].refcount);
+	VID_ASSERT_OK(vid_acct_read(&before));
+
+	VID_ASSERT_OK(vid_map(self->ctx.container, iova, self->mem, 2 * P,
+			      VID_MAP_RW));
+	EMU_ASSERT_ACCT(&before, VID_PAGE_KB, 1);
+	VID_ASSERT_OK(frames_info(self->fd, &info));
+	ASSERT_EQ(refs + GUP_PIN_COUNTING_BIAS, info.frame[pin].refcount);
+	ASSERT_EQ(VID_EMU_FRAME_DMA_PINNED, info.frame[pin].flags);
+	ASSERT_EQ(1, info.frame[rsv].refcount);
+	ASSERT_EQ(VID_EMU_FRAME_RESERVED, info.frame[rsv].flags);
+
+	/* edu reads across the boundary, then writes into each page. */
+	memcpy(want, self->mem + P - xfer / 2, xfer);
+	VID_ASSERT_OK(vid_edu_dma(&edu, iova + P - xfer / 2, 0, xfer, false));
+	VID_ASSERT_OK(vid_edu_dma(&edu, iova + 512, 0, xfer, true));
+	VID_ASSERT_OK(vid_edu_dma(&edu, iova + P + 1024, 0, xfer, true));
+	ASSERT_EQ(-1, vid_first_diff(self->mem + 512, want, xfer));
+	ASSERT_EQ(-1, vid_first_diff(self->mem + P + 1024, want, xfer));
+
+	VID_ASSERT_UNMAP(self->ctx.container, iova, 2 * P, 2 * P);
+	EMU_ASSERT_ACCT(&before, 0, 0);
+	VID_ASSERT_OK(frames_info(self->fd, &info));
+	ASSERT_EQ(refs, info.frame[pin].refcount);
+	ASSERT_EQ(0, info.frame[pin].flags);
+	ASSERT_EQ(1, info.frame[rsv].refcount);
+	ASSERT_EQ(VID_EMU_FRAME_RESERVED, info.frame[rsv].flags);
+}
+
+/*
+ * The frames device maps one frame per call, shared, and INFO checks its
+ * arguments like the device commands.
+ */
+TEST(frames_arguments)
+{
+	struct vid_emu_frames info;
+	int fd;
+
+	if (!vid_emu_prepare(_metadata))
+		return;
+	fd = open("/dev/" VID_EMU_FRAMES_NAME, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd) TH_LOG("/dev/%s: %s", VID_EMU_FRAMES_NAME,
+				strerror(errno));
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, 2 * P, PROT_READ, MAP_SHARED, fd, 0));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, P, PROT_READ, MAP_SHARED, fd,
+				   VID_EMU_FRAMES * P));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, P, PROT_READ, MAP_PRIVATE, fd, 0));
+	ASSERT_EQ(EINVAL, errno);
+
+	memset(&info, 0, sizeof(info));
+	info.argsz = sizeof(info) - 1;
+	ASSERT_EQ(-1, ioctl(fd, VID_EMU_FRAMES_INFO, &info));
+	ASSERT_EQ(EINVAL, errno);
+	info.argsz = sizeof(info);
+	info.flags = 1;
+	ASSERT_EQ(-1, ioctl(fd, VID_EMU_FRAMES_INFO, &info));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(0, info.frame[0].pfn);	/* nothing written back */
+	ASSERT_EQ(-1, ioctl(fd, VID_EMU_FRAMES_INFO + 1, &info));
+	ASSERT_EQ(ENOTTY, errno);
+	VID_ASSERT_OK(frames_info(fd, &info));
+	ASSERT_NE(0, info.frame[0].pfn);
+	close(fd);
 }
 
 /* ---------------------------------------------------------------------- */

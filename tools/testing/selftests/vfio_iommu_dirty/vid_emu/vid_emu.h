@@ -141,5 +141,7 @@ long vid_emu_rw(struct vid_emu_dev *emu, void __user *arg);
 void vid_emu_unpin_all(struct vid_emu_dev *emu);
 long vid_emu_gate(struct vid_emu_dev *emu, void __user *arg);
 void vid_emu_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length);
+int vid_emu_frames_register(void);
+void vid_emu_frames_unregister(void);
 
 #endif /* VID_EMU_H */

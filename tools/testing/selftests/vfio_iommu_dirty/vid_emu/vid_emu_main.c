@@ -15,6 +15,8 @@
  * The module also registers a PCI driver, VID_EMU_IOMMU_NAME, that binds
  * only to a function whose driver_override names it and puts the same
  * device in that function's IOMMU group: pins from an IOMMU-backed group.
+ * And /dev/vid-emu-frames (vid_emu_frames.c) gives a test reserved page
+ * frames physically next to pages it can pin.
  *
  * The device does no DMA of its own: it reaches memory only through the
  * backend or through pages the backend pinned for it. It exists only for
@@ -275,7 +277,12 @@ static int __init vid_emu_init(void)
 	ret = pci_register_driver(&vid_emu_iommu_driver);
 	if (ret)
 		goto err_mig;
+	ret = vid_emu_frames_register();
+	if (ret)
+		goto err_pci;
 	return 0;
+err_pci:
+	pci_unregister_driver(&vid_emu_iommu_driver);
 err_mig:
 	vid_mig_unregister();
 err_emu:
@@ -285,6 +292,7 @@ err_emu:
 
 static void __exit vid_emu_exit(void)
 {
+	vid_emu_frames_unregister();
 	pci_unregister_driver(&vid_emu_iommu_driver);
 	vid_mig_unregister();
 	vid_emu_devset_remove(&vid_emu_set);

@@ -198,4 +198,42 @@ struct vid_emu_gate {
 
 #define VID_EMU_GATE		_IO(VID_EMU_TYPE, VID_EMU_BASE + 4)
 
+/*
+ * VID_EMU_FRAMES_INFO - the frames of an open /dev/VID_EMU_FRAMES_NAME
+ *
+ * Each open of /dev/vid-emu-frames allocates VID_EMU_FRAMES page frames of
+ * its own, in two physically consecutive pairs: frame 0, an ordinary page,
+ * then frame 1, a reserved one (PageReserved); frame 2, reserved, then
+ * frame 3, ordinary. mmap() of one page, MAP_SHARED, at offset
+ * N * page size maps frame N: an ordinary frame as a page that can be
+ * pinned (VM_MIXEDMAP), a reserved one with remap_pfn_range() (VM_PFNMAP,
+ * never pinned). Any other length or offset, or a private mapping, fails
+ * with EINVAL. Mapped at adjacent addresses, a pair gives memory whose
+ * pages are physically consecutive and of different kinds.
+ *
+ * This ioctl on that file reports, for each frame, its page frame number,
+ * its page's reference count, whether it is reserved and whether it may
+ * be pinned for DMA (folio_maybe_dma_pinned()). CAP_SYS_ADMIN only.
+ *
+ * Return: 0, or EINVAL (argsz, flags), EPERM, EFAULT.
+ */
+#define VID_EMU_FRAMES_NAME	"vid-emu-frames"
+#define VID_EMU_FRAMES		4
+
+struct vid_emu_frame {
+	__aligned_u64	pfn;
+	__u32	refcount;
+	__u32	flags;
+#define VID_EMU_FRAME_RESERVED		0x1
+#define VID_EMU_FRAME_DMA_PINNED	0x2
+};
+
+struct vid_emu_frames {
+	__u32	argsz;
+	__u32	flags;		/* must be 0 */
+	struct vid_emu_frame	frame[VID_EMU_FRAMES];
+};
+
+#define VID_EMU_FRAMES_INFO	_IO(VID_EMU_TYPE, VID_EMU_BASE + 5)
+
 #endif /* VID_EMU_UAPI_H */
