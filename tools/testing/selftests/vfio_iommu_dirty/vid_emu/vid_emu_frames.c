@@ -99,7 +99,7 @@ static int vid_frames_mmap(struct file *file, struct vm_area_struct *vma)
 	unsigned long i = vma->vm_pgoff;
 
 	if (vma->vm_end - vma->vm_start != PAGE_SIZE ||
-	    i >= VID_EMU_FRAMES || !(vma->vm_flags & VM_SHARED))
+	    i >= VID_EMU_FRAMES || !(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	if (vid_frame_reserved(i))
 		return remap_pfn_range(vma, vma->vm_start,
