@@ -3,7 +3,8 @@
  * Type1 extensions beyond plain MAP/UNMAP: what CHECK_EXTENSION announces
  * once a backend serves the container, VFIO_DMA_UNMAP_FLAG_ALL, and the
  * vaddr update pair (VFIO_DMA_UNMAP_FLAG_VADDR / VFIO_DMA_MAP_FLAG_VADDR)
- * that lets a new process take over pinned mappings.
+ * that lets a new process take over pinned mappings, with the locked
+ * memory charge moving to it.
  *
  * Expected values follow vfio_iommu_type1.c of Linux 6.12.
  */
@@ -13,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -29,16 +31,38 @@ static int check_ext(int fd, unsigned long ext)
 	return ret < 0 ? -errno : ret;
 }
 
+/* Process B of the vaddr_update_* tests with another owner, below. */
+struct owner {
+	pid_t pid;
+	int cmd;		/* A writes commands here */
+	int reply;		/* and reads B's answers here */
+	int memfd;
+	char *mem;		/* A's mapping of the memfd */
+};
+
+static void owner_init(struct owner *o)
+{
+	o->pid = 0;
+	o->cmd = -1;
+	o->reply = -1;
+	o->memfd = -1;
+	o->mem = MAP_FAILED;
+}
+
+static void owner_cleanup(struct owner *o);
+
 FIXTURE(ext) {
 	struct vid_ctx ctx;
 	struct vid_acct base;
 	char *mem;
+	struct owner owner;
 };
 
 FIXTURE_SETUP(ext)
 {
 	vid_ctx_init(&self->ctx);
 	self->mem = NULL;
+	owner_init(&self->owner);
 	if (!vid_prepare(_metadata))
 		return;
 	VID_ASSERT_OK(vid_acct_read(&self->base));
@@ -49,6 +73,8 @@ FIXTURE_SETUP(ext)
 
 FIXTURE_TEARDOWN(ext)
 {
+	/* B holds the container too: it must be gone before the count. */
+	owner_cleanup(&self->owner);
 	vid_ctx_close(&self->ctx);
 	if (self->mem)
 		vid_free(self->mem, NPAGES * VID_PAGE);
@@ -326,6 +352,325 @@ TEST_F(ext, map_device_bar_under_memlock)
 	vid_check_acct(_metadata, &before, true);
 	munmap(bar, info.size);
 	vid_free(ram, 16 * VID_PAGE);
+}
+
+/*
+ * A vaddr update from another process. The test (process A) maps NPAGES
+ * of a memfd, invalidates the vaddr and forks B, which maps the same memfd
+ * at an address of its own and then does what A asks over a pipe: one
+ * struct owner_cmd in, one long (0, -errno or a value) back. B exits when
+ * A's end of the pipe closes. An update pins nothing anew (the device
+ * keeps the pages pinned at MAP time), so B's new address must reach the
+ * same pages, as QEMU's shared guest RAM does across exec: hence a memfd.
+ */
+enum owner_op {
+	OWNER_SET_VADDR,	/* MAP_FLAG_VADDR with B's address */
+	OWNER_LIMIT,		/* RLIMIT_MEMLOCK: VmLck + arg pages */
+	OWNER_FILL,		/* fill page 0 with pattern arg */
+	OWNER_CMP,		/* first byte of page 1 not pattern arg */
+};
+
+struct owner_cmd {
+	int op;
+	long arg;
+};
+
+#define OWNER_IOVA	0x100000ULL
+#define OWNER_SIZE	(NPAGES * VID_PAGE)
+/* Bytes edu copies (vid_edu_dma() takes less than its 4 KiB buffer). */
+#define OWNER_DMA	2048
+
+static long owner_do(int container, char *mem, const struct owner_cmd *c)
+{
+	uint8_t want[OWNER_DMA];
+	struct rlimit lim;
+	long kb;
+
+	switch (c->op) {
+	case OWNER_SET_VADDR:
+		return vid_map_raw(container, MAP_SZ, VFIO_DMA_MAP_FLAG_VADDR,
+				   (uintptr_t)mem, OWNER_IOVA, OWNER_SIZE);
+	case OWNER_LIMIT:
+		kb = vid_vmlck_kb();
+		if (kb < 0)
+			return kb;
+		if (getrlimit(RLIMIT_MEMLOCK, &lim))
+			return -errno;
+		lim.rlim_cur = kb * 1024 + c->arg * VID_PAGE;
+		return setrlimit(RLIMIT_MEMLOCK, &lim) ? -errno : 0;
+	case OWNER_FILL:
+		vid_fill_pattern((uint8_t *)mem, OWNER_DMA, c->arg);
+		return 0;
+	case OWNER_CMP:
+		vid_fill_pattern(want, sizeof(want), c->arg);
+		return vid_first_diff((uint8_t *)mem + VID_PAGE, want,
+				      sizeof(want));
+	}
+	return -EINVAL;
+}
+
+/* B: its own mapping of the memfd, then A's commands until EOF. */
+static void owner_child(int container, struct owner *o, int cmd, int reply,
+			bool drop_cap)
+{
+	struct owner_cmd c;
+	long ret;
+	char *mem;
+
+	if (drop_cap && vid_drop_cap_ipc_lock())
+		_exit(2);
+	mem = mmap(NULL, OWNER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   o->memfd, 0);
+	/* B reaches the memory only through an address A never used. */
+	if (mem == MAP_FAILED || mem == o->mem ||
+	    munmap(o->mem, OWNER_SIZE))
+		_exit(3);
+	while (read(cmd, &c, sizeof(c)) == sizeof(c)) {
+		ret = owner_do(container, mem, &c);
+		if (write(reply, &ret, sizeof(ret)) != sizeof(ret))
+			_exit(4);
+	}
+	_exit(0);
+}
+
+/* Start B; 0 or -errno. */
+static int owner_start(int container, struct owner *o, bool drop_cap)
+{
+	int cmd[2], reply[2];
+
+	if (pipe(cmd))
+		return -errno;
+	if (pipe(reply)) {
+		close(cmd[0]);
+		close(cmd[1]);
+		return -errno;
+	}
+	o->pid = fork();
+	if (!o->pid) {
+		close(cmd[1]);
+		close(reply[0]);
+		owner_child(container, o, cmd[0], reply[1], drop_cap);
+	}
+	close(cmd[0]);
+	close(reply[1]);
+	o->cmd = cmd[1];
+	o->reply = reply[0];
+	if (o->pid < 0) {
+		close(o->cmd);
+		close(o->reply);
+		o->cmd = -1;
+		o->reply = -1;
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* Have B run @op with @arg: its answer, or -EPIPE if B is gone. */
+static long owner_run(struct owner *o, int op, long arg)
+{
+	struct owner_cmd c = { .op = op, .arg = arg };
+	long ret;
+
+	if (write(o->cmd, &c, sizeof(c)) != sizeof(c) ||
+	    read(o->reply, &ret, sizeof(ret)) != sizeof(ret))
+		return -EPIPE;
+	return ret;
+}
+
+/* Close the pipe, so that B exits, and reap it: its exit status or -1. */
+static int owner_stop(struct owner *o)
+{
+	int st;
+
+	if (o->cmd >= 0)
+		close(o->cmd);
+	if (o->reply >= 0)
+		close(o->reply);
+	o->cmd = -1;
+	o->reply = -1;
+	if (o->pid <= 0 || waitpid(o->pid, &st, 0) != o->pid ||
+	    !WIFEXITED(st))
+		return -1;
+	o->pid = 0;
+	return WEXITSTATUS(st);
+}
+
+/*
+ * A maps NPAGES of a memfd at OWNER_IOVA (charged to A: VmLck rises by
+ * NPAGES pages), invalidates the vaddr and starts B.
+ */
+static int owner_setup(struct vid_ctx *ctx, struct owner *o, bool drop_cap)
+{
+	uint64_t got;
+	int ret;
+
+	o->memfd = memfd_create("vid-owner", MFD_CLOEXEC);
+	if (o->memfd < 0)
+		return -errno;
+	if (ftruncate(o->memfd, OWNER_SIZE))
+		return -errno;
+	o->mem = mmap(NULL, OWNER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      o->memfd, 0);
+	if (o->mem == MAP_FAILED)
+		return -errno;
+	memset(o->mem, 0x6b, OWNER_SIZE);
+	ret = vid_map(ctx->container, OWNER_IOVA, o->mem, OWNER_SIZE,
+		      VID_MAP_RW);
+	if (ret)
+		return ret;
+	ret = vid_unmap_raw(ctx->container, UNMAP_SZ,
+			    VFIO_DMA_UNMAP_FLAG_VADDR, OWNER_IOVA,
+			    OWNER_SIZE, &got);
+	if (ret)
+		return ret;
+	if (got != OWNER_SIZE)
+		return -EIO;
+	return owner_start(ctx->container, o, drop_cap);
+}
+
+static void owner_cleanup(struct owner *o)
+{
+	owner_stop(o);
+	if (o->mem != MAP_FAILED)
+		munmap(o->mem, OWNER_SIZE);
+	if (o->memfd >= 0)
+		close(o->memfd);
+	owner_init(o);
+}
+
+/* B's VmLck in kB, from /proc/B/status. */
+static long owner_vmlck_kb(struct owner *o)
+{
+	return vid_proc_status_kb(o->pid, "VmLck");
+}
+
+/*
+ * edu copies page 0 of the mapping to page 1 (through its buffer): 0 or
+ * -errno.
+ */
+static int owner_edu_copy(struct vid_edu *edu)
+{
+	int ret = vid_edu_dma(edu, OWNER_IOVA, 0, OWNER_DMA, false);
+
+	return ret ?: vid_edu_dma(edu, OWNER_IOVA + VID_PAGE, 0,
+				  OWNER_DMA, true);
+}
+
+/*
+ * Another process (B, say a new QEMU) sets the vaddr: the whole charge
+ * of the mapping moves from A's locked_vm to B's, the device goes on
+ * reaching the same pages (now B's memory), and unmapping the mapping,
+ * even from A, gives the charge back to B.
+ */
+TEST_F(ext, vaddr_update_moves_charge)
+{
+	long kb = NPAGES * VID_PAGE_KB, b0;
+	struct vid_acct mapped, now;
+	struct owner *o = &self->owner;
+	struct vid_edu edu;
+
+	VID_ASSERT_OK(owner_setup(&self->ctx, o, false));
+	VID_ASSERT_OK(vid_acct_read(&mapped));
+	ASSERT_EQ(self->base.vmlck_kb + kb, mapped.vmlck_kb);
+	/* A fork starts with nothing locked. */
+	b0 = owner_vmlck_kb(o);
+	ASSERT_EQ(0, b0);
+
+	ASSERT_EQ(0, owner_run(o, OWNER_SET_VADDR, 0));
+	EXPECT_EQ(b0 + kb, owner_vmlck_kb(o));
+	VID_ASSERT_OK(vid_acct_read(&now));
+	EXPECT_EQ(self->base.vmlck_kb, now.vmlck_kb);
+	/* Nothing was pinned or unpinned: the pages stay as they were. */
+	EXPECT_EQ(mapped.pinned, now.pinned);
+	/* Valid now: setting it again is refused, and moves nothing. */
+	VID_ASSERT_ERR(EINVAL, vid_map_raw(self->ctx.container, MAP_SZ,
+					   VFIO_DMA_MAP_FLAG_VADDR,
+					   (uintptr_t)o->mem, OWNER_IOVA,
+					   OWNER_SIZE));
+	EXPECT_EQ(b0 + kb, owner_vmlck_kb(o));
+
+	/* The device reads what B wrote and writes where B reads. */
+	VID_ASSERT_OK(vid_edu_open(&self->ctx, &edu));
+	ASSERT_EQ(0, owner_run(o, OWNER_FILL, 12));
+	VID_ASSERT_OK(owner_edu_copy(&edu));
+	ASSERT_EQ(-1, owner_run(o, OWNER_CMP, 12));
+
+	/* Unmapped by A while B lives: B's locked_vm goes down, not A's. */
+	VID_ASSERT_UNMAP(self->ctx.container, OWNER_IOVA, OWNER_SIZE,
+			 OWNER_SIZE);
+	EXPECT_EQ(b0, owner_vmlck_kb(o));
+	EXPECT_EQ(self->base.vmlck_kb, vid_vmlck_kb());
+	EXPECT_EQ(0, owner_stop(o));
+}
+
+/*
+ * B without CAP_IPC_LOCK and one page short of RLIMIT_MEMLOCK: the update
+ * fails with ENOMEM and changes nothing (A still charged, B not, the
+ * mapping still invalid and reaching the same pages). With exactly enough
+ * room, B's next attempt succeeds.
+ */
+TEST_F(ext, vaddr_update_over_memlock)
+{
+	long kb = NPAGES * VID_PAGE_KB, b0;
+	struct owner *o = &self->owner;
+	uint8_t want[OWNER_DMA];
+	struct vid_acct mapped;
+	struct vid_edu edu;
+
+	VID_ASSERT_OK(owner_setup(&self->ctx, o, true));
+	VID_ASSERT_OK(vid_acct_read(&mapped));
+	b0 = owner_vmlck_kb(o);
+	ASSERT_LE(0, b0);
+
+	ASSERT_EQ(0, owner_run(o, OWNER_LIMIT, NPAGES - 1));
+	ASSERT_EQ(-ENOMEM, owner_run(o, OWNER_SET_VADDR, 0));
+	EXPECT_EQ(b0, owner_vmlck_kb(o));
+	vid_check_acct(_metadata, &mapped, true);
+
+	/* The mapping still reaches its pages. */
+	VID_ASSERT_OK(vid_edu_open(&self->ctx, &edu));
+	vid_fill_pattern((uint8_t *)o->mem, OWNER_DMA, 21);
+	VID_ASSERT_OK(owner_edu_copy(&edu));
+	vid_fill_pattern(want, sizeof(want), 21);
+	ASSERT_EQ(-1, vid_first_diff((uint8_t *)o->mem + VID_PAGE, want,
+				     sizeof(want)));
+
+	/* Still invalid: B may set it, with room for exactly the charge. */
+	ASSERT_EQ(0, owner_run(o, OWNER_LIMIT, NPAGES));
+	ASSERT_EQ(0, owner_run(o, OWNER_SET_VADDR, 0));
+	EXPECT_EQ(b0 + kb, owner_vmlck_kb(o));
+	EXPECT_EQ(self->base.vmlck_kb, vid_vmlck_kb());
+	ASSERT_EQ(0, owner_run(o, OWNER_FILL, 22));
+	VID_ASSERT_OK(owner_edu_copy(&edu));
+	ASSERT_EQ(-1, owner_run(o, OWNER_CMP, 22));
+
+	VID_ASSERT_UNMAP(self->ctx.container, OWNER_IOVA, OWNER_SIZE,
+			 OWNER_SIZE);
+	EXPECT_EQ(b0, owner_vmlck_kb(o));
+	EXPECT_EQ(0, owner_stop(o));
+}
+
+/*
+ * CAP_IPC_LOCK lifts the limit, not the charge: B with it and with no room
+ * at all under RLIMIT_MEMLOCK takes the mapping, and its locked_vm rises
+ * by the whole charge.
+ */
+TEST_F(ext, vaddr_update_cap_ipc_lock)
+{
+	long kb = NPAGES * VID_PAGE_KB, b0;
+	struct owner *o = &self->owner;
+
+	VID_ASSERT_OK(owner_setup(&self->ctx, o, false));
+	b0 = owner_vmlck_kb(o);
+	ASSERT_LE(0, b0);
+	ASSERT_EQ(0, owner_run(o, OWNER_LIMIT, 0));
+	ASSERT_EQ(0, owner_run(o, OWNER_SET_VADDR, 0));
+	EXPECT_EQ(b0 + kb, owner_vmlck_kb(o));
+	EXPECT_EQ(self->base.vmlck_kb, vid_vmlck_kb());
+	VID_ASSERT_UNMAP(self->ctx.container, OWNER_IOVA, OWNER_SIZE,
+			 OWNER_SIZE);
+	EXPECT_EQ(b0, owner_vmlck_kb(o));
+	EXPECT_EQ(0, owner_stop(o));
 }
 
 TEST_HARNESS_MAIN
