@@ -13,13 +13,25 @@
  *
  * The page counts are this module's own view, so these tests skip against
  * the in-tree backend.
+ *
+ * The *_in_iommu_table tests run the same cases and also read what the
+ * IOMMU driver wrote: VT-d's page table of edu as the Intel driver's
+ * debugfs walks it (CONFIG_INTEL_IOMMU_DEBUGFS, the debug lane's kernel).
+ * Each leaf there must be the one the memory layout asks for (a 2 MiB
+ * leaf for a block-aligned run of 512 physically contiguous pages, unless
+ * disable_hugepages is set, else 4 KiB leaves), at the page frame
+ * /proc/self/pagemap gives, readable and writable, and their numbers must
+ * be this module's counts. Where that debugfs is absent (Debian's kernels,
+ * arm64's SMMUv3) they skip, and expected-skips says so per lane.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -32,6 +44,15 @@
 #define DEBUGFS		"/sys/kernel/debug/vfio_iommu_dirty"
 #define HUGEPAGES	"/proc/sys/vm/nr_hugepages"
 #define NO_HUGE_PARAM	"/sys/module/vfio_iommu_dirty/parameters/disable_hugepages"
+#define VTD_DEBUGFS	"/sys/kernel/debug/iommu/intel"
+
+/* VT-d second-level entry bits (drivers/iommu/intel/iommu.h). */
+#define VTD_PTE_READ	0x1ULL
+#define VTD_PTE_WRITE	0x2ULL
+#define VTD_PTE_LARGE	0x80ULL
+#define VTD_PTE_ADDR	0x000ffffffffff000ULL
+#define VTD_4K		0x1000ULL
+#define VTD_2M		0x200000ULL
 
 /*
  * Read @key from the state file of the only container open (the test
@@ -136,6 +157,19 @@ static long read_long(const char *path)
 	return v;
 }
 
+/* A boolean module parameter: 1 (Y) or 0 (N), or -errno. */
+static long read_bool(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int c;
+
+	if (!f)
+		return -errno;
+	c = fgetc(f);
+	fclose(f);
+	return c == 'Y' ? 1 : c == 'N' ? 0 : -EIO;
+}
+
 /* Block-aligned anonymous memory, THP requested, touched. */
 static char *thp_alloc(size_t size)
 {
@@ -187,6 +221,311 @@ static long hugetlb_kb(void)
 	return kb;
 }
 
+/*
+ * The page frame of each of the @n pages at @va, from /proc/self/pagemap
+ * (root sees frame numbers): 0, -ENODATA if a page is not present, or
+ * -errno.
+ */
+static int page_frames(const void *va, size_t n, uint64_t *pfn)
+{
+	off_t off = (off_t)((uintptr_t)va / VID_PAGE * sizeof(*pfn));
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	ssize_t got;
+	size_t i;
+
+	if (fd < 0)
+		return -errno;
+	got = pread(fd, pfn, n * sizeof(*pfn), off);
+	close(fd);
+	if (got < 0)
+		return -errno;
+	if ((size_t)got != n * sizeof(*pfn))
+		return -EIO;
+	for (i = 0; i < n; i++) {
+		/* Bit 63: present; bits 0-54: the frame (0 if hidden). */
+		if (!(pfn[i] >> 63))
+			return -ENODATA;
+		pfn[i] &= (1ULL << 55) - 1;
+		if (!pfn[i])
+			return -EPERM;
+	}
+	return 0;
+}
+
+/* One present leaf of a VT-d page table. */
+struct vtd_leaf {
+	uint64_t iova;
+	uint64_t size;		/* 4 KiB, 2 MiB or 1 GiB */
+	uint64_t pte;		/* the leaf entry itself */
+};
+
+/* What domain_translation_struct showed. */
+struct vtd_table {
+	char dev[32];		/* from "Device SSSS:BB:DD.F ..." */
+	bool scalable;		/* "with pasid N": scalable mode */
+	unsigned int pasid;
+	int nr;
+	struct vtd_leaf *leaf;	/* in IOVA order, as the walk goes */
+};
+
+/*
+ * edu's domain_translation_struct file, in @path: true, or false after
+ * SKIP when the kernel has no VT-d debugfs at all. A VT-d debugfs without
+ * edu's file fails the test.
+ */
+static bool vtd_table_path(struct __test_metadata *_metadata, char *path,
+			   size_t len)
+{
+	if (access(VTD_DEBUGFS, F_OK))
+		SKIP(return false,
+		     "no IOMMU page table in debugfs (%s): not VT-d, or no CONFIG_INTEL_IOMMU_DEBUGFS",
+		     VTD_DEBUGFS);
+	snprintf(path, len, VTD_DEBUGFS "/%s/domain_translation_struct",
+		 vid_edu_bdf());
+	EXPECT_EQ(0, access(path, R_OK)) TH_LOG("%s: %s", path,
+						strerror(errno));
+	ASSERT_EQ(4096, VID_PAGE);
+	return !access(path, R_OK);
+}
+
+/* One leaf line: "0x<IOVA PFN, 13 digits> |" and its path of entries. */
+static int vtd_parse_leaf(const char *line, struct vtd_leaf *leaf)
+{
+	const char *p = line;
+	uint64_t e[6];
+	char *end;
+	int n = 0;
+
+	leaf->iova = strtoull(p, &end, 16) << 12;
+	if (end != p + 15 || strncmp(end, " |", 2))
+		return -EPROTO;
+	p = end + 2;
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\n' || !*p)
+			break;
+		if (n == 6 || strncmp(p, "0x", 2))
+			return -EPROTO;
+		e[n++] = strtoull(p, &end, 16);
+		if (end != p + 18)
+			return -EPROTO;
+		p = end;
+	}
+	/* PML5E, PML4E, PDPE: a 1 GiB leaf; with PDE 2 MiB; with PTE 4 KiB. */
+	if (n < 3 || n > 5)
+		return -EPROTO;
+	leaf->size = VTD_4K << (9 * (5 - n));
+	leaf->pte = e[n - 1];
+	return 0;
+}
+
+/*
+ * Read edu's VT-d page table as the Intel driver's debugfs shows it
+ * (domain_translation_struct_show() in drivers/iommu/intel/debugfs.c): a
+ * "Device ..." line, a column header, then one line per present leaf. 0
+ * or -errno; -EPROTO for any line not in that format. Free t->leaf.
+ */
+static int vtd_read_table(const char *path, struct vtd_table *t)
+{
+	unsigned int seg, bus, slot, fn;
+	unsigned long long pgd;
+	FILE *f = fopen(path, "r");
+	size_t cap = 0, len = 0;
+	char *line = NULL;
+	bool header = false;
+	int ret = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (!f)
+		return -errno;
+	while (!ret && getline(&line, &len, f) > 0) {
+		if (!header) {
+			char mode[8] = "";
+
+			if (sscanf(line, "Device %x:%x:%x.%x %7s", &seg, &bus,
+				   &slot, &fn, mode) != 5) {
+				ret = -EPROTO;
+				break;
+			}
+			snprintf(t->dev, sizeof(t->dev), "%04x:%02x:%02x.%x",
+				 seg, bus, slot, fn);
+			t->scalable = !strcmp(mode, "with");
+			if (t->scalable)
+				ret = sscanf(line, "%*s %*s with pasid %x @0x%llx",
+					     &t->pasid, &pgd) == 2 ? 0 : -EPROTO;
+			else
+				ret = sscanf(line, "%*s %*s @0x%llx",
+					     &pgd) == 1 ? 0 : -EPROTO;
+			header = true;
+			continue;
+		}
+		if (!strncmp(line, "IOVA_PFN", 8))
+			continue;
+		if ((size_t)t->nr == cap) {
+			struct vtd_leaf *more;
+
+			cap = cap ? 2 * cap : 1024;
+			more = realloc(t->leaf, cap * sizeof(*more));
+			if (!more) {
+				ret = -ENOMEM;
+				break;
+			}
+			t->leaf = more;
+		}
+		ret = vtd_parse_leaf(line, &t->leaf[t->nr]);
+		if (!ret)
+			t->nr++;
+	}
+	free(line);
+	fclose(f);
+	/* No "Device" line: the device has no paging domain to show. */
+	if (!ret && !header)
+		ret = -ENODATA;
+	return ret;
+}
+
+/*
+ * Read edu's table into @t and check what is always true of it here:
+ * the device is edu, in legacy mode (QEMU's intel-iommu without
+ * x-scalable-mode; scalable mode would show its PASID 0 table, with
+ * other entry bits).
+ */
+static void vtd_table(struct __test_metadata *_metadata, const char *path,
+		      struct vtd_table *t)
+{
+	int ret = vtd_read_table(path, t);
+
+	ASSERT_EQ(0, ret) TH_LOG("%s: %s", path, strerror(-ret));
+	ASSERT_STREQ(vid_edu_bdf(), t->dev);
+	ASSERT_FALSE(t->scalable)
+		TH_LOG("scalable mode (pasid %u): the leaves are not second-level entries",
+		       t->pasid);
+}
+
+/*
+ * @l is a leaf of @size bytes at @iova that maps page frame @pfn,
+ * readable and writable.
+ */
+static void check_leaf(struct __test_metadata *_metadata,
+		       const struct vtd_leaf *l, uint64_t iova, uint64_t size,
+		       uint64_t pfn)
+{
+	const unsigned long long pte = l->pte;
+
+	ASSERT_EQ(iova, l->iova)
+		TH_LOG("leaf at IOVA 0x%llx, want 0x%llx",
+		       (unsigned long long)l->iova, (unsigned long long)iova);
+	ASSERT_EQ(size, l->size)
+		TH_LOG("IOVA 0x%llx: a leaf of 0x%llx bytes, want 0x%llx",
+		       (unsigned long long)iova, (unsigned long long)l->size,
+		       (unsigned long long)size);
+	ASSERT_EQ(pfn << 12, pte & VTD_PTE_ADDR)
+		TH_LOG("IOVA 0x%llx: entry 0x%llx, page frame 0x%llx",
+		       (unsigned long long)iova, pte, (unsigned long long)pfn);
+	ASSERT_EQ(VTD_PTE_READ | VTD_PTE_WRITE,
+		  pte & (VTD_PTE_READ | VTD_PTE_WRITE))
+		TH_LOG("IOVA 0x%llx: entry 0x%llx", (unsigned long long)iova,
+		       pte);
+	ASSERT_EQ(size == VTD_2M ? VTD_PTE_LARGE : 0, pte & VTD_PTE_LARGE)
+		TH_LOG("IOVA 0x%llx: entry 0x%llx", (unsigned long long)iova,
+		       pte);
+}
+
+/*
+ * The IOMMU driver's table holds exactly the mapping of @size bytes of
+ * @buf at @iova, in the leaves the memory layout asks for: for each
+ * block-aligned IOVA block whose pages are one physically contiguous,
+ * block-aligned run, a 2 MiB leaf (4 KiB leaves when disable_hugepages
+ * is set); for any other block, a 4 KiB leaf per page. Each leaf maps the
+ * page frame pagemap gives, readable and writable; nothing else is
+ * present. The numbers of 2 MiB and 4 KiB leaves are this module's counts
+ * (@kblk, @kpage) and @want_blocks blocks are 2 MiB leaves.
+ */
+static void check_vtd_table(struct __test_metadata *_metadata,
+			    const char *path, uint64_t iova, const char *buf,
+			    size_t size, long want_blocks, const char *kblk,
+			    const char *kpage)
+{
+	const size_t npages = size / VTD_4K, per_blk = VTD_2M / VTD_4K;
+	uint64_t *pfn = calloc(npages, sizeof(*pfn));
+	long nohuge = read_bool(NO_HUGE_PARAM);
+	long leaves_2m = 0, leaves_4k = 0, blocks = 0;
+	struct vtd_table t;
+	size_t b, k;
+	int i, ret;
+
+	ASSERT_NE(NULL, pfn);
+	ASSERT_LE(0, nohuge);
+	ret = page_frames(buf, npages, pfn);
+	ASSERT_EQ(0, ret) TH_LOG("pagemap: %s", strerror(-ret));
+	vtd_table(_metadata, path, &t);
+
+	for (i = 0; i < t.nr; i++) {
+		if (t.leaf[i].size == VTD_2M)
+			leaves_2m++;
+		else if (t.leaf[i].size == VTD_4K)
+			leaves_4k++;
+	}
+	EXPECT_EQ(state_value(kblk), leaves_2m)
+		TH_LOG("2 MiB leaves in the IOMMU driver's table, against this module's %s",
+		       kblk);
+	EXPECT_EQ(state_value(kpage), leaves_4k)
+		TH_LOG("4 KiB leaves in the IOMMU driver's table, against this module's %s",
+		       kpage);
+
+	i = 0;
+	for (b = 0; b < size / VTD_2M; b++) {
+		const uint64_t *bp = pfn + b * per_blk;
+		const uint64_t biova = iova + b * VTD_2M;
+		bool contig = !(bp[0] % per_blk);
+
+		for (k = 1; contig && k < per_blk; k++)
+			contig = bp[k] == bp[0] + k;
+		for (k = 0; k < per_blk; k++) {
+			const uint64_t want_sz = contig && !nohuge ?
+						 VTD_2M : VTD_4K;
+			const uint64_t want_iova = biova + k * VTD_4K;
+
+			if (want_sz == VTD_2M && k)
+				break;
+			ASSERT_LT(i, t.nr)
+				TH_LOG("no leaf for IOVA 0x%llx",
+				       (unsigned long long)want_iova);
+			check_leaf(_metadata, &t.leaf[i], want_iova, want_sz,
+				   bp[k]);
+			i++;
+		}
+		if (contig && !nohuge)
+			blocks++;
+		/*
+		 * disable_hugepages is set only on hugetlbfs memory here:
+		 * each block would have been a 2 MiB leaf without it.
+		 */
+		ASSERT_TRUE(contig || !nohuge)
+			TH_LOG("hugetlbfs block at IOVA 0x%llx not contiguous",
+			       (unsigned long long)biova);
+	}
+	ASSERT_EQ(i, t.nr) TH_LOG("leaves beyond the mapping, first at IOVA 0x%llx",
+				  (unsigned long long)t.leaf[i].iova);
+	ASSERT_EQ(want_blocks, blocks)
+		TH_LOG("blocks the memory layout maps with 2 MiB leaves");
+	free(t.leaf);
+	free(pfn);
+}
+
+/* The IOMMU driver's table of edu holds no leaf at all. */
+static void check_vtd_empty(struct __test_metadata *_metadata,
+			    const char *path)
+{
+	struct vtd_table t;
+
+	vtd_table(_metadata, path, &t);
+	ASSERT_EQ(0, t.nr) TH_LOG("first leaf at IOVA 0x%llx",
+				  (unsigned long long)t.leaf[0].iova);
+	free(t.leaf);
+}
+
 FIXTURE(huge) {
 	struct vid_ctx ctx;
 	struct vid_acct base;
@@ -219,9 +558,14 @@ FIXTURE_TEARDOWN(huge)
 	VID_EXPECT_ACCT(&self->base);
 }
 
-/* Map @buf, check the page split and the charge, DMA across a block. */
+/*
+ * Map @buf, check the page split and the charge, DMA across a block. With
+ * @table (edu's VT-d table in debugfs), also check the IOMMU driver's
+ * table: empty before, exactly the mapping after, empty after the unmap.
+ */
 static void map_and_check(struct __test_metadata *_metadata,
-			  struct vid_ctx *ctx, char *buf, long want_blocks)
+			  struct vid_ctx *ctx, char *buf, long want_blocks,
+			  const char *table)
 {
 	const unsigned long blk = BLOCK, huge = blk * (VID_PAGE / 8);
 	const uint64_t iova = huge_iova(ctx->container, BUF_SZ);
@@ -234,8 +578,13 @@ static void map_and_check(struct __test_metadata *_metadata,
 	pages_key(VID_PAGE, kpage, sizeof(kpage));
 	pages_key(blk, kblk, sizeof(kblk));
 	pages_key(huge, khuge, sizeof(khuge));
+	if (table)
+		check_vtd_empty(_metadata, table);
 	VID_ASSERT_OK(vid_map(ctx->container, iova, buf, BUF_SZ, VID_MAP_RW));
 	ASSERT_EQ(vmlck0 + (long)(BUF_SZ >> 10), vid_vmlck_kb());
+	if (table)
+		check_vtd_table(_metadata, table, iova, buf, BUF_SZ,
+				want_blocks, kblk, kpage);
 	ASSERT_EQ(want_blocks, state_value(kblk)) TH_LOG("%s", kblk);
 	ASSERT_EQ((long)((BUF_SZ - want_blocks * blk) / VID_PAGE),
 		  state_value(kpage)) TH_LOG("%s", kpage);
@@ -254,65 +603,156 @@ static void map_and_check(struct __test_metadata *_metadata,
 	VID_ASSERT_UNMAP(ctx->container, iova, BUF_SZ, BUF_SZ);
 	ASSERT_EQ(vmlck0, vid_vmlck_kb());
 	ASSERT_EQ(0, state_value(kblk));
+	if (table)
+		check_vtd_empty(_metadata, table);
 }
 
-TEST_F(huge, thp_uses_block_pages)
+/*
+ * The IOMMU driver offers the block size: the module's GET_INFO says so
+ * (with QEMU's intel-iommu: 4 KiB, 2 MiB and 1 GiB, 0x40201000).
+ */
+static void assert_block_offered(struct __test_metadata *_metadata,
+				 int container)
 {
-	char *buf = thp_alloc(BUF_SZ);
+	struct vfio_iommu_type1_info info = { .argsz = VID_INFO_MINSZ };
 
+	ASSERT_EQ(0, ioctl(container, VFIO_IOMMU_GET_INFO, &info))
+		TH_LOG("GET_INFO: %s", strerror(errno));
+	ASSERT_TRUE(info.flags & VFIO_IOMMU_INFO_PGSIZES);
+	ASSERT_EQ(0x40201000ULL, info.iova_pgsizes)
+		TH_LOG("iova_pgsizes 0x%llx",
+		       (unsigned long long)info.iova_pgsizes);
+}
+
+/*
+ * The cases, each run twice: on this module's counts alone and, as
+ * *_in_iommu_table, also on the IOMMU driver's table (@table: find it,
+ * or skip where the kernel has none).
+ */
+static void thp_case(struct __test_metadata *_metadata,
+		     struct vid_ctx *ctx, bool table)
+{
+	char path[256], *buf;
+
+	if (table && !vtd_table_path(_metadata, path, sizeof(path)))
+		return;
+	buf = thp_alloc(BUF_SZ);
 	ASSERT_NE(NULL, buf);
 	if (anon_huge_kb() < (long)(BUF_SZ >> 10)) {
 		munmap(buf, BUF_SZ);
 		SKIP(return, "the kernel gave no transparent huge pages");
 	}
-	map_and_check(_metadata, &self->ctx, buf, BUF_SZ / BLOCK);
+	if (table)
+		assert_block_offered(_metadata, ctx->container);
+	map_and_check(_metadata, ctx, buf, BUF_SZ / BLOCK,
+		      table ? path : NULL);
 	munmap(buf, BUF_SZ);
 }
 
-TEST_F(huge, hugetlbfs_uses_block_pages)
+static void hugetlbfs_case(struct __test_metadata *_metadata,
+			   struct vid_ctx *ctx, long *nr_huge_saved, bool table)
 {
-	char *buf;
+	char path[256], *buf;
 
+	if (table && !vtd_table_path(_metadata, path, sizeof(path)))
+		return;
 	ASSERT_EQ((long)(BLOCK >> 10), hugetlb_kb())
 		TH_LOG("the default hugetlbfs page is not the block size");
-	self->nr_huge_saved = read_long(HUGEPAGES);
-	ASSERT_LE(0, self->nr_huge_saved);
+	*nr_huge_saved = read_long(HUGEPAGES);
+	ASSERT_LE(0, *nr_huge_saved);
 	VID_ASSERT_OK(write_str(HUGEPAGES, "8"));
 	ASSERT_LE(4, read_long(HUGEPAGES));
 	buf = mmap(NULL, BUF_SZ, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	memset(buf, 0x22, BUF_SZ);
-	map_and_check(_metadata, &self->ctx, buf, BUF_SZ / BLOCK);
+	if (table)
+		assert_block_offered(_metadata, ctx->container);
+	map_and_check(_metadata, ctx, buf, BUF_SZ / BLOCK,
+		      table ? path : NULL);
 	munmap(buf, BUF_SZ);
 }
 
-TEST_F(huge, disable_hugepages_forces_small_pages)
+/*
+ * hugetlbfs memory, whose blocks would be 2 MiB leaves (the table check
+ * sees them contiguous), mapped page by page.
+ */
+static void disable_hugepages_case(struct __test_metadata *_metadata,
+				   struct vid_ctx *ctx, long *nr_huge_saved,
+				   bool table)
 {
-	char *buf;
+	char path[256], *buf;
 
-	self->nr_huge_saved = read_long(HUGEPAGES);
+	if (table && !vtd_table_path(_metadata, path, sizeof(path)))
+		return;
+	*nr_huge_saved = read_long(HUGEPAGES);
 	VID_ASSERT_OK(write_str(HUGEPAGES, "8"));
 	buf = mmap(NULL, BUF_SZ, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	memset(buf, 0x33, BUF_SZ);
 	VID_ASSERT_OK(write_str(NO_HUGE_PARAM, "Y"));
-	map_and_check(_metadata, &self->ctx, buf, 0);
+	map_and_check(_metadata, ctx, buf, 0, table ? path : NULL);
 	munmap(buf, BUF_SZ);
 }
 
 /* Plain memory: no accidental block pages. */
-TEST_F(huge, small_pages_stay_small)
+static void small_pages_case(struct __test_metadata *_metadata,
+			     struct vid_ctx *ctx, bool table)
 {
-	char *buf = mmap(NULL, BUF_SZ, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char path[256], *buf;
 
+	if (table && !vtd_table_path(_metadata, path, sizeof(path)))
+		return;
+	buf = mmap(NULL, BUF_SZ, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	madvise(buf, BUF_SZ, MADV_NOHUGEPAGE);
 	memset(buf, 0x44, BUF_SZ);
-	map_and_check(_metadata, &self->ctx, buf, 0);
+	map_and_check(_metadata, ctx, buf, 0, table ? path : NULL);
 	munmap(buf, BUF_SZ);
+}
+
+TEST_F(huge, thp_uses_block_pages)
+{
+	thp_case(_metadata, &self->ctx, false);
+}
+
+TEST_F(huge, hugetlbfs_uses_block_pages)
+{
+	hugetlbfs_case(_metadata, &self->ctx, &self->nr_huge_saved, false);
+}
+
+TEST_F(huge, disable_hugepages_forces_small_pages)
+{
+	disable_hugepages_case(_metadata, &self->ctx,
+			       &self->nr_huge_saved, false);
+}
+
+TEST_F(huge, small_pages_stay_small)
+{
+	small_pages_case(_metadata, &self->ctx, false);
+}
+
+TEST_F(huge, thp_blocks_in_iommu_table)
+{
+	thp_case(_metadata, &self->ctx, true);
+}
+
+TEST_F(huge, hugetlbfs_blocks_in_iommu_table)
+{
+	hugetlbfs_case(_metadata, &self->ctx, &self->nr_huge_saved, true);
+}
+
+TEST_F(huge, disable_hugepages_pages_in_iommu_table)
+{
+	disable_hugepages_case(_metadata, &self->ctx,
+			       &self->nr_huge_saved, true);
+}
+
+TEST_F(huge, small_pages_in_iommu_table)
+{
+	small_pages_case(_metadata, &self->ctx, true);
 }
 
 TEST_HARNESS_MAIN
