@@ -30,6 +30,11 @@
 # (KASAN, lockdep, kmemleak scan after the suite, ...). sparse and
 # checkpatch do not depend on the kernel and are left to "make check";
 # KVER (exported by the Makefile) is ignored: the debug kernel is 6.12.
+# The debug lane also measures coverage: the module is built with gcov
+# (VID_GCOV=1), the guest prints its counters after the suite
+# (scripts/guest/gcov-out), and scripts/coverage.sh reports them and holds
+# the floor of tools/testing/selftests/vfio_iommu_dirty/coverage-floor
+# (one more test).
 set -uo pipefail
 
 DEBUG=0
@@ -62,6 +67,9 @@ if [ "$DEBUG" = 1 ]; then
 	GUEST_ARGS=(--workdir "$BUILD/guest-debug" --debug
 		    --mem "${VID_CHECK_MEM:-3072}"
 		    --timeout "${VID_CHECK_TIMEOUT:-2700}")
+	# After the suite, the gcov counters (coverage below); the suite's
+	# status stays the command's.
+	GUEST_CMD='sh selftests/run_tests.sh; rc=$?; sh ./gcov-out; exit $rc'
 else
 	LOGS=$BUILD/logs
 	PAYLOAD=$BUILD/payload
@@ -73,6 +81,7 @@ else
 	# estimate of a run.
 	GUEST_ARGS=(${KVER:+--kver "$KVER"}
 		    --timeout "${VID_CHECK_TIMEOUT:-1800}")
+	GUEST_CMD='sh selftests/run_tests.sh'
 fi
 # The lane whose expected skips and floors apply: debug, or the series
 # (6.12, 6.1) of the kernel the guest boots; the Makefile exports KVER as
@@ -156,7 +165,8 @@ build_w1_debug() {
 
 	sync_sources "$ROOT" "$DBG/mod"
 	sync_sources "$ROOT/include/uapi/linux" "$DBG/mod/include/uapi/linux"
-	out=$(make -C "$VID_DEBUG_KDIR" M="$DBG/mod" W=1 modules 2>&1) ||
+	# VID_GCOV=1: profiled with gcov, for scripts/coverage.sh.
+	out=$(make -C "$VID_DEBUG_KDIR" M="$DBG/mod" W=1 VID_GCOV=1 modules 2>&1) ||
 		{ echo "$out"; return 1; }
 	echo "$out"
 	! grep -q 'warning:' <<<"$out"
@@ -171,7 +181,8 @@ payload_debug() {
 	"$ROOT/scripts/ksft-headers.sh" "$BUILD/ksft" &&
 	make -C "$st" KSFT_INC="$BUILD/ksft" OUT="$PAYLOAD/selftests" \
 		KDIR="$VID_DEBUG_KDIR" EMU_DIR="$DBG/vid_emu" &&
-	cp "$MODULE_KO" "$PAYLOAD/"
+	cp "$MODULE_KO" "$PAYLOAD/" &&
+	cp "$ROOT/scripts/guest/gcov-out" "$PAYLOAD/"
 }
 
 if [ -n "$FROM_LOG" ]; then
@@ -220,10 +231,16 @@ else
 	if [ -e "$MODULE_KO" ] &&
 	   [ -e "$PAYLOAD/selftests/run_tests.sh" ]; then
 		echo "== selftests in the guest (log: ${GUEST_LOG#"$ROOT"/})"
+		# The logs keep the gcov counters (coverage.sh reads them, and
+		# --from-log can judge them again); the screen gets one line.
 		"$ROOT/scripts/guest-run.sh" --hostroot --payload "$PAYLOAD" \
 			"${GUEST_ARGS[@]}" \
-			-- 'sh selftests/run_tests.sh' 2>&1 | tr -d '\r' |
-			tee "$GUEST_LOG" "$GUEST_OUT"
+			-- "$GUEST_CMD" 2>&1 | tr -d '\r' |
+			tee "$GUEST_LOG" "$GUEST_OUT" |
+			sed -u '/^@@VID-GCOV-BEGIN/,/^@@VID-GCOV-END@@$/{
+				/^@@VID-GCOV-BEGIN/!d
+				s/$/ (the gcov counters: in the log)/
+			}'
 		guest_rc=${PIPESTATUS[0]}
 	else
 		echo "not ok - guest selftests (nothing to run: build failed)"
@@ -472,6 +489,20 @@ elif [ "$setup_failed" = 1 ] && [ "$guest_rc" -eq 125 ]; then
 elif [ "$tap_fail" -eq 0 ] || [ "$guest_rc" -ne 1 ]; then
 	failed=$((failed + 1))
 	failures+=("guest run (exit status $guest_rc)")
+fi
+
+# Coverage (debug lane): measured from the counters in the guest's output,
+# held to its floor; scripts/coverage.sh says what it measured.
+if [ "$DEBUG" = 1 ]; then
+	echo "== coverage of the module (scripts/coverage.sh; floor in" \
+		"${SELFTESTS#"$ROOT"/}/coverage-floor)"
+	if "$ROOT/scripts/coverage.sh" --guest-log "$GUEST_OUT" \
+		--objdir "$DBG/mod" ${VID_DEBUG_KDIR:+--kdir "$VID_DEBUG_KDIR"}; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		failures+=("coverage (above)")
+	fi
 fi
 
 echo
