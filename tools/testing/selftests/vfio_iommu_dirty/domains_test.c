@@ -15,8 +15,14 @@
  * faults). A second domain left mapped would let its
  * device write into pages the module has already unpinned.
  *
- * In-tree type1 cannot be made to use two domains here: with
- * VID_BACKEND=intree the program skips.
+ * The "joined" fixture checks the opposite, with the module as the suite
+ * loads it: the second group joins the first's domain (vid_try_join()),
+ * reaches what was mapped before it came, loses it on unmap, and keeps
+ * the domain when the first group leaves.
+ *
+ * In-tree type1 cannot be made to use two domains here, and its domains
+ * are not in this module's debugfs: with VID_BACKEND=intree the program
+ * skips.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -317,6 +323,183 @@ TEST_F(two, unmap_with_bitmap_blocks_both_devices)
 	VID_ASSERT_OK(vid_dirty_op(self->ctx[0].container,
 				   sizeof(struct vfio_iommu_type1_dirty_bitmap),
 				   VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
+}
+
+/*
+ * The module as the suite loads it (test_domain_per_group off): a group
+ * whose IOMMU can share the container's domain joins it, and the domain
+ * made for it alone is freed. The second edu group joins after the
+ * mappings exist, so it reaches them only through the shared domain.
+ * The helpers of "two" work on the "two" data inside.
+ */
+FIXTURE(joined) {
+	struct two_data t;
+	bool counted;	/* t.base was read */
+	bool reloaded;
+};
+
+FIXTURE_SETUP(joined)
+{
+	struct two_data *t = &self->t;
+	char val[8] = "";
+	bool served;
+	FILE *f;
+	int i;
+
+	for (i = 0; i < NDEV; i++)
+		vid_ctx_init(&t->ctx[i]);
+	t->buf = NULL;
+	t->src = NULL;
+	t->want = NULL;
+	t->faults = 0;
+	self->counted = false;
+	self->reloaded = false;
+	if (!vid_prepare(_metadata))
+		return;
+	if (vid_backend_intree())
+		SKIP(return, "the domains are counted in this module's debugfs");
+	for (i = 0; i < NDEV; i++)
+		if (vid_edu_bdf_nth(i, t->bdf[i], sizeof(t->bdf[i])))
+			SKIP(return, "fewer than %d edu devices in VID_EDU_BDFS",
+			     NDEV);
+
+	f = fopen(PARAM, "r");
+	ASSERT_NE(NULL, f) TH_LOG("%s: %s", PARAM, strerror(errno));
+	ASSERT_NE(NULL, fgets(val, sizeof(val), f));
+	fclose(f);
+	if (val[0] != 'N') {
+		/* A "two" teardown did not restore it: load it as the suite does. */
+		self->reloaded = true;
+		VID_ASSERT_OK(vid_module_reload_ours("test_domain_per_group=0"));
+	}
+
+	VID_ASSERT_OK(vid_acct_read(&t->base));
+	self->counted = true;
+	t->buf = vid_alloc(SIZE, 0);
+	t->want = vid_alloc(SIZE, 0);
+	t->src = vid_alloc(P, 0);
+	ASSERT_NE(NULL, t->buf);
+	ASSERT_NE(NULL, t->want);
+	ASSERT_NE(NULL, t->src);
+
+	t->ctx[0].container = vid_open_container();
+	ASSERT_LE(0, t->ctx[0].container);
+	i = vid_device_group("pci", t->bdf[0]);
+	ASSERT_LE(0, i);
+	t->ctx[0].group = vid_open_group_id(t->ctx[0].container, i);
+	ASSERT_LE(0, t->ctx[0].group);
+	VID_ASSERT_OK(vid_set_iommu(t->ctx[0].container, VFIO_TYPE1v2_IOMMU,
+				    VID_MOD_OURS, &served));
+	ASSERT_TRUE(served) TH_LOG("%s did not take the container",
+				   VID_MOD_OURS);
+	VID_ASSERT_OK(vid_edu_open_bdf(&t->ctx[0], t->bdf[0], &t->edu[0]));
+}
+
+FIXTURE_TEARDOWN(joined)
+{
+	struct two_data *t = &self->t;
+	int i;
+
+	for (i = NDEV - 1; i >= 0; i--)
+		vid_ctx_close(&t->ctx[i]);
+	vid_free(t->buf, SIZE);
+	vid_free(t->want, SIZE);
+	vid_free(t->src, P);
+	if (t->faults)
+		fault_window_end();
+	if (!self->counted)
+		return;
+	VID_EXPECT_ACCT(&t->base);
+	if (!self->reloaded)
+		return;
+	EXPECT_EQ(0, vid_module_remove(VID_MOD_OURS, false));
+	EXPECT_EQ(0, vid_module_load_ours());
+}
+
+/*
+ * Device @i copies the page at IOVA_SRC (which the test filled with
+ * pattern @seed) to IOVA + @at; the buffer must then differ from what
+ * it held only there, by exactly those bytes.
+ */
+#define IOVA_SRC	(IOVA + SIZE + P)
+
+static void copy_through(struct __test_metadata *_metadata,
+			 struct two_data *t, int i, unsigned int seed,
+			 uint64_t at)
+{
+	long bad;
+
+	vid_fill_pattern(t->src, P, seed);
+	VID_ASSERT_OK(vid_edu_dma(&t->edu[i], IOVA_SRC, 0, XFER, false));
+	VID_ASSERT_OK(vid_edu_dma(&t->edu[i], IOVA + at, 0, XFER, true));
+	memcpy(t->want + at, t->src, XFER);
+	bad = vid_first_diff(t->buf, t->want, SIZE);
+	ASSERT_EQ(-1, bad) TH_LOG("%s: byte %ld (page %ld): got 0x%02x want 0x%02x",
+				  t->bdf[i], bad, bad / (long)P, t->buf[bad],
+				  t->want[bad]);
+}
+
+/*
+ * One domain, two groups: the second edu reaches what was mapped before
+ * it came, an unmap takes the buffer from both devices, and when the
+ * first group leaves, the domain stays for the second, with its mappings.
+ */
+TEST_F(joined, second_group_joins_existing_domain)
+{
+	struct two_data *t = &self->t;
+	const uint64_t pages[] = { 0, NPAGES / 2, NPAGES - 1 };
+	unsigned int k;
+	long bad;
+
+	memset(t->buf, 0x5a, SIZE);
+	memset(t->want, 0x5a, SIZE);
+	VID_ASSERT_OK(vid_map(t->ctx[0].container, IOVA, t->buf, SIZE,
+			      VID_MAP_RW));
+	VID_ASSERT_OK(vid_map(t->ctx[0].container, IOVA_SRC, t->src, P,
+			      VFIO_DMA_MAP_FLAG_READ));
+	ASSERT_EQ(1, vid_debugfs_state("domains"));
+	ASSERT_EQ(1, vid_debugfs_state("iommu_groups"));
+
+	VID_ASSERT_OK(add_dev(t, 1));
+	ASSERT_EQ(1, vid_debugfs_state("domains"));
+	ASSERT_EQ(2, vid_debugfs_state("iommu_groups"));
+	ASSERT_EQ(2, vid_debugfs_state("mappings"));
+
+	for (k = 0; k < ARRAY_SIZE(pages); k++) {
+		copy_through(_metadata, t, 1, 30 + k, pages[k] * P + 0x800);
+		copy_through(_metadata, t, 0, 40 + k, pages[k] * P);
+	}
+
+	VID_ASSERT_UNMAP(t->ctx[0].container, IOVA, SIZE, SIZE);
+	memset(t->buf, 0xc3, SIZE);
+	vid_fill_pattern(t->src, P, 50);
+	VID_ASSERT_OK(vid_edu_dma(&t->edu[0], IOVA_SRC, 0, XFER, false));
+	VID_ASSERT_OK(vid_edu_dma(&t->edu[1], IOVA_SRC, 0, XFER, false));
+	blocked_write(_metadata, t, 0, IOVA);
+	blocked_write(_metadata, t, 1, IOVA + SIZE - P);
+	bad = vid_first_not(t->buf, SIZE, 0xc3);
+	ASSERT_EQ(-1, bad) TH_LOG("byte %ld (page %ld) changed after the unmap",
+				  bad, bad / (long)P);
+
+	/* The first group, whose domain it was, leaves; edu 1 keeps it. */
+	close(t->ctx[0].device);
+	t->ctx[0].device = -1;
+	close(t->ctx[0].group);
+	t->ctx[0].group = -1;
+	ASSERT_EQ(1, vid_debugfs_state("domains"));
+	ASSERT_EQ(1, vid_debugfs_state("iommu_groups"));
+	ASSERT_EQ(1, vid_debugfs_state("mappings"));
+
+	memset(t->buf, 0x96, SIZE);
+	memset(t->want, 0x96, SIZE);
+	VID_ASSERT_OK(vid_map(t->ctx[0].container, IOVA, t->buf, SIZE,
+			      VID_MAP_RW));
+	for (k = 0; k < ARRAY_SIZE(pages); k++)
+		copy_through(_metadata, t, 1, 60 + k, pages[k] * P + 0x300);
+
+	VID_ASSERT_UNMAP(t->ctx[0].container, IOVA, SIZE, SIZE);
+	VID_ASSERT_UNMAP(t->ctx[0].container, IOVA_SRC, P, P);
+	ASSERT_EQ(0, vid_debugfs_state("mappings"));
 }
 
 TEST_HARNESS_MAIN
