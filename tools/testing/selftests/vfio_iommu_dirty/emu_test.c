@@ -31,6 +31,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -226,6 +228,93 @@ TEST_F(emu, pin_accounting)
 	/* Nothing left to give back. */
 	VID_ASSERT_ERR(ENOENT, vid_emu_unpin(dev, IOVA_A, 1));
 	VID_ASSERT_UNMAP(self->ctx.container, IOVA_A, BUF_SIZE, BUF_SIZE);
+}
+
+/* debugfs "state" @key of the only container, unless in-tree serves it. */
+static void expect_state(struct __test_metadata *_metadata, const char *key,
+			 long long want)
+{
+	if (vid_backend_intree())
+		return;
+	EXPECT_EQ(want, vid_debugfs_state(key)) TH_LOG("debugfs %s", key);
+}
+
+/*
+ * The dirty bits of the buffer's BUF_PAGES pages at IOVA_A, in the low
+ * bits of *@bits. The bits past them are the caller's: in-tree writes 0
+ * there, this module leaves them, so they start at 0.
+ */
+static int dirty_bits(int container, uint64_t *bits)
+{
+	*bits = 0;
+	return vid_get_bitmap(container, 0, IOVA_A, BUF_SIZE, P, bits,
+			      sizeof(*bits));
+}
+
+/*
+ * A PIN whose page the mapping owner's RLIMIT_MEMLOCK cannot cover, the
+ * owner without CAP_IPC_LOCK at MAP_DMA, fails with ENOMEM as in-tree
+ * (vfio_pin_page_external(): vfio_lock_acct() -> __account_locked_vm())
+ * and leaves no trace: nothing pinned or charged, the module's view as
+ * before, the page not dirty, the mapping still usable. One page more of
+ * limit lets the same PIN through, and only it (kills a backend that
+ * ignores the charge's failure in vid_pin_get()).
+ */
+TEST_F(emu, pin_over_memlock)
+{
+	int dev = self->ctx.device, fd = self->ctx.container;
+	uint8_t data[64], got[64];
+	struct rlimit rl;
+	uint64_t bits;
+	long lck;
+
+	VID_ASSERT_OK(vid_drop_cap_ipc_lock());
+	VID_ASSERT_OK(vid_map(fd, IOVA_A, self->a, BUF_SIZE, VID_MAP_RW));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+	lck = vid_vmlck_kb();
+	ASSERT_LE(0, lck);
+	ASSERT_EQ(0, getrlimit(RLIMIT_MEMLOCK, &rl));
+	ASSERT_LE((rlim_t)(lck + 2 * (P / 1024)) * 1024, rl.rlim_max);
+	rl.rlim_cur = (rlim_t)lck * 1024;
+	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &rl));
+
+	VID_ASSERT_ERR(ENOMEM, vid_emu_pin(dev, IOVA_A + P, 1, PIN_RW, NULL));
+	EMU_ASSERT_PINS(dev, 0, 0);
+	EMU_ASSERT_ACCT(&self->base, 0, 0);
+	expect_state(_metadata, "device_pinned_pages", 0);
+	expect_state(_metadata, "locked_vm_pages", 0);
+	VID_ASSERT_OK(dirty_bits(fd, &bits));
+	ASSERT_EQ(0, bits);
+	/* dma_rw pins nothing: it still reaches the page. */
+	vid_fill_pattern(data, sizeof(data), 12);
+	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_A + P + 8, data, sizeof(data),
+				 VID_EMU_RW_WRITE));
+	ASSERT_EQ(-1, vid_first_diff(self->a + P + 8, data, sizeof(data)));
+	VID_ASSERT_OK(dirty_bits(fd, &bits));
+	ASSERT_EQ(1ULL << 1, bits);
+
+	rl.rlim_cur = (rlim_t)(lck + P / 1024) * 1024;
+	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &rl));
+	VID_ASSERT_OK(vid_emu_pin(dev, IOVA_A + P, 1, PIN_RW, NULL));
+	EMU_ASSERT_PINS(dev, 1, 1);
+	EMU_ASSERT_ACCT(&self->base, P / 1024, 1);
+	expect_state(_metadata, "device_pinned_pages", 1);
+	expect_state(_metadata, "locked_vm_pages", 1);
+	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_A + P + 8, got, sizeof(got),
+				 VID_EMU_RW_PINNED));
+	ASSERT_EQ(-1, vid_first_diff(got, data, sizeof(data)));
+	/* The limit is full again: another page is refused the same way. */
+	VID_ASSERT_ERR(ENOMEM, vid_emu_pin(dev, IOVA_A + 2 * P, 1, PIN_RW,
+					   NULL));
+	EMU_ASSERT_PINS(dev, 1, 1);
+	EMU_ASSERT_ACCT(&self->base, P / 1024, 1);
+	VID_ASSERT_OK(dirty_bits(fd, &bits));
+	ASSERT_EQ(1ULL << 1, bits);
+
+	VID_ASSERT_OK(vid_emu_unpin(dev, IOVA_A + P, 1));
+	EMU_ASSERT_PINS(dev, 0, 0);
+	EMU_ASSERT_ACCT(&self->base, 0, 0);
+	VID_ASSERT_UNMAP(fd, IOVA_A, BUF_SIZE, BUF_SIZE);
 }
 
 /* The most one call may pin, pinned and unpinned in one go each. */
@@ -917,6 +1006,153 @@ TEST(emu_with_edu)
 	close(dev);
 	close(efd);
 	vid_ctx_close(&ctx);
+	vid_free(buf, BUF_SIZE);
+	VID_ASSERT_ACCT(&base);
+}
+
+/* One int over a pipe; 0 or -errno (-EPIPE at end of file). */
+static int pipe_put(int fd, int val)
+{
+	return write(fd, &val, sizeof(val)) == sizeof(val) ? 0 : -EPIPE;
+}
+
+static int pipe_get(int fd, int *val)
+{
+	return read(fd, val, sizeof(*val)) == sizeof(*val) ? 0 : -EPIPE;
+}
+
+/*
+ * The child of replay_for_another_process: attach edu's group to the
+ * inherited @container, answer, then at the parent's word let edu copy
+ * @xfer bytes from IOVA_A to IOVA_A + 4 pages + 512, answer, answer
+ * whether they landed in its own copy of @buf (1) or not (0) against
+ * @want, and at the next word let go of edu. The other answers are 0 or
+ * -errno.
+ */
+static void replay_child(int container, int in, int out, uint64_t xfer,
+			 const uint8_t *buf, const uint8_t *want)
+{
+	struct vid_ctx c;
+	struct vid_edu edu;
+	int word, ret;
+
+	vid_ctx_init(&c);
+	c.container = container;
+	c.group = vid_open_group(container);
+	ret = c.group < 0 ? c.group : 0;
+	if (pipe_put(out, ret) || ret || pipe_get(in, &word))
+		_exit(1);
+	ret = vid_edu_open(&c, &edu);
+	if (!ret)
+		ret = vid_edu_dma(&edu, IOVA_A, 0, xfer, false);
+	if (!ret)
+		ret = vid_edu_dma(&edu, IOVA_A + 4 * P + 512, 0, xfer, true);
+	if (pipe_put(out, ret) ||
+	    pipe_put(out, !memcmp(buf + 4 * P + 512, want, xfer)) ||
+	    pipe_get(in, &word))
+		_exit(1);
+	if (c.device >= 0)
+		close(c.device);
+	close(c.group);
+	_exit(0);
+}
+
+/*
+ * edu's group attached by a process (a child) other than the one that
+ * mapped (the test, in a container that only its emulated group served
+ * so far, so MAP_DMA pinned nothing). This module's replay pins the
+ * owner's pages through the owner's mm (vid_pin_batch()) and charges
+ * them to the owner, nothing to the child; edu then copies within the
+ * owner's memory, byte for byte, and when the child lets go everything
+ * is given back. In-tree 6.12 differs on purpose here: its replay
+ * (vfio_pin_pages_remote()) pins from current->mm, the child's copy of
+ * the buffer at the same address after fork(), and charges the owner
+ * (vfio_lock_acct() on dma->mm); with VID_BACKEND=intree the test
+ * asserts that instead. A fast-path-only vid_pin_batch() pins the
+ * child's copy as in-tree does (kills the mutant of the commit).
+ */
+TEST(replay_for_another_process)
+{
+	const uint64_t xfer = 2048;
+	int p2c[2], c2p[2], status, word, efd, container;
+	uint8_t want[2048];
+	struct vid_acct base;
+	bool served;
+	uint8_t *buf;
+	pid_t pid;
+
+	if (!vid_emu_prepare(_metadata))
+		return;
+	if (vid_skip_reason())
+		SKIP(return, "%s", vid_skip_reason());
+	VID_ASSERT_OK(vid_acct_read(&base));
+	buf = vid_alloc(BUF_SIZE, 0);
+	ASSERT_NE(NULL, buf);
+	vid_fill_pattern(want, sizeof(want), 31);
+	memcpy(buf, want, sizeof(want));
+
+	container = vid_open_container();
+	ASSERT_LE(0, container);
+	efd = vid_open_group_id(container,
+				vid_device_group("platform", VID_EMU_DEV0));
+	ASSERT_LE(0, efd) TH_LOG("emulated group: %s", strerror(-efd));
+	VID_ASSERT_OK(vid_set_iommu(container, VFIO_TYPE1v2_IOMMU,
+				    vid_backend_module(), &served));
+	if (!vid_emu_served(_metadata, served))
+		return;
+	VID_ASSERT_OK(vid_map(container, IOVA_A, buf, BUF_SIZE, VID_MAP_RW));
+	EMU_ASSERT_ACCT(&base, 0, 0);
+
+	ASSERT_EQ(0, pipe2(p2c, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(c2p, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(p2c[1]);
+		close(c2p[0]);
+		replay_child(container, p2c[0], c2p[1], xfer, buf, want);
+	}
+	close(p2c[0]);
+	close(c2p[1]);
+
+	VID_ASSERT_OK(pipe_get(c2p[0], &word));
+	VID_ASSERT_OK(word);
+	/* Pinned for the IOMMU, charged to the owner only. */
+	EMU_ASSERT_ACCT(&base, BUF_SIZE / 1024, BUF_PAGES);
+	EXPECT_EQ(0, vid_proc_status_kb(pid, "VmLck"));
+	expect_state(_metadata, "iommu_groups", 1);
+	expect_state(_metadata, "locked_vm_pages", BUF_PAGES);
+	expect_state(_metadata, "iommu_mapped_bytes", BUF_SIZE);
+
+	VID_ASSERT_OK(pipe_put(p2c[1], 1));
+	VID_ASSERT_OK(pipe_get(c2p[0], &word));
+	VID_ASSERT_OK(word);
+	VID_ASSERT_OK(pipe_get(c2p[0], &word));
+	if (vid_backend_intree()) {
+		/* The child's copy got the bytes; the owner's page is 0. */
+		ASSERT_EQ(1, word);
+		ASSERT_EQ(-1, vid_first_not(buf + 4 * P, P, 0));
+	} else {
+		ASSERT_EQ(0, word) TH_LOG("edu wrote the child's copy");
+		ASSERT_EQ(-1, vid_first_diff(buf + 4 * P + 512, want, xfer));
+	}
+	ASSERT_EQ(-1, vid_first_not(buf + 4 * P, 512, 0));
+	ASSERT_EQ(-1, vid_first_not(buf + 4 * P + 512 + xfer,
+				    P - 512 - xfer, 0));
+	ASSERT_EQ(-1, vid_first_diff(buf, want, xfer));
+
+	VID_ASSERT_OK(pipe_put(p2c[1], 2));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	close(p2c[1]);
+	close(c2p[0]);
+	/* edu's group left with the child: the pins and charge went too. */
+	EMU_ASSERT_ACCT(&base, 0, 0);
+	expect_state(_metadata, "iommu_groups", 0);
+	expect_state(_metadata, "locked_vm_pages", 0);
+	VID_ASSERT_UNMAP(container, IOVA_A, BUF_SIZE, BUF_SIZE);
+	close(efd);
+	close(container);
 	vid_free(buf, BUF_SIZE);
 	VID_ASSERT_ACCT(&base);
 }

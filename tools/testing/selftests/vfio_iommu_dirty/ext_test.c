@@ -264,6 +264,76 @@ TEST_F(ext, dma_while_vaddr_invalid)
 	VID_ASSERT_UNMAP(fd, 0x100000, 2 * VID_PAGE, 2 * VID_PAGE);
 }
 
+/* debugfs "state" @key of the only container, unless in-tree serves it. */
+static void expect_state(struct __test_metadata *_metadata, const char *key,
+			 long long want)
+{
+	if (vid_backend_intree())
+		return;
+	EXPECT_EQ(want, vid_debugfs_state(key)) TH_LOG("debugfs %s", key);
+}
+
+/*
+ * Attaching a group while a vaddr is invalid is refused with EBUSY, as
+ * in-tree (vfio_iommu_type1_attach_group() checks vaddr_invalid_count
+ * first, whatever the group's type: attaching may have to pin), and it
+ * changes nothing: the counters, the module's view, the mapping that edu
+ * still reaches. Once the vaddr is set again the same group attaches.
+ * The group is vid_emu's emulated one (kills a backend that forgets the
+ * check in vid_attach_group()).
+ */
+TEST_F(ext, attach_while_vaddr_invalid)
+{
+	int fd = self->ctx.container, egroup, efd;
+	char *src = self->mem, *dst = self->mem + VID_PAGE;
+	struct vid_acct mapped;
+	struct vid_edu edu;
+	uint8_t want[2048];
+	uint64_t got;
+
+	if (!vid_emu_prepare(_metadata))
+		return;
+	egroup = vid_device_group("platform", VID_EMU_DEV0);
+	ASSERT_LE(0, egroup);
+	VID_ASSERT_OK(map_pages(&self->ctx, self->mem, 0, 2));
+	VID_ASSERT_OK(vid_edu_open(&self->ctx, &edu));
+	VID_ASSERT_OK(vid_acct_read(&mapped));
+	VID_ASSERT_OK(vid_unmap_raw(fd, UNMAP_SZ, VFIO_DMA_UNMAP_FLAG_VADDR,
+				    0x100000, 2 * VID_PAGE, &got));
+	ASSERT_EQ(2 * VID_PAGE, got);
+
+	VID_ASSERT_ERR(EBUSY, vid_open_group_id(fd, egroup));
+	vid_check_acct(_metadata, &mapped, true);
+	expect_state(_metadata, "emulated_groups", 0);
+	expect_state(_metadata, "iommu_groups", 1);
+	expect_state(_metadata, "vaddr_invalid", 1);
+	expect_state(_metadata, "locked_vm_pages", 2);
+	expect_state(_metadata, "iommu_mapped_bytes", 2 * VID_PAGE);
+	/* The mapping is whole: edu copies page 0 to page 1 exactly. */
+	vid_fill_pattern(want, sizeof(want), 41);
+	memcpy(src, want, sizeof(want));
+	memset(dst, 0, VID_PAGE);
+	VID_ASSERT_OK(vid_edu_dma(&edu, 0x100000, 0, sizeof(want), false));
+	VID_ASSERT_OK(vid_edu_dma(&edu, 0x100000 + VID_PAGE, 0, sizeof(want),
+				  true));
+	ASSERT_EQ(-1, vid_first_diff((uint8_t *)dst, want, sizeof(want)));
+	ASSERT_EQ(-1, vid_first_not((uint8_t *)dst + sizeof(want),
+				    VID_PAGE - sizeof(want), 0));
+	/* Still invalid: the failed attach did not end the update. */
+	VID_ASSERT_ERR(EEXIST, map_pages(&self->ctx, self->mem, 0, 1));
+
+	VID_ASSERT_OK(vid_map_raw(fd, MAP_SZ, VFIO_DMA_MAP_FLAG_VADDR,
+				  (uintptr_t)self->mem, 0x100000,
+				  2 * VID_PAGE));
+	efd = vid_open_group_id(fd, egroup);
+	ASSERT_LE(0, efd) TH_LOG("emulated group: %s", strerror(-efd));
+	expect_state(_metadata, "emulated_groups", 1);
+	expect_state(_metadata, "vaddr_invalid", 0);
+	vid_check_acct(_metadata, &mapped, true);
+	close(efd);
+	VID_ASSERT_UNMAP(fd, 0x100000, 2 * VID_PAGE, 2 * VID_PAGE);
+}
+
 /*
  * Peer-to-peer: a device BAR mapped into the process has no struct pages.
  * It maps without pinning or charging anything, and unmaps cleanly.
