@@ -491,6 +491,14 @@ elif [ "$tap_fail" -eq 0 ] || [ "$guest_rc" -ne 1 ]; then
 	failures+=("guest run (exit status $guest_rc)")
 fi
 
+# The runner's retry after a kernel report before /init (x86 lanes: the
+# runner's logic is the same on every arch, and the debug kernel, where
+# the early crash was seen, is one of them).
+if [ -z "$FROM_LOG" ] && [ "${ARCH:-}" != arm64 ]; then
+	echo "== boot retry (scripts/boot-retry-check.sh: three short boots)"
+	step boot-retry "$ROOT/scripts/boot-retry-check.sh" "${GUEST_ARGS[@]}"
+fi
+
 # Coverage (debug lane): measured from the counters in the guest's output,
 # held to its floor; scripts/coverage.sh says what it measured.
 if [ "$DEBUG" = 1 ]; then
