@@ -14,8 +14,9 @@
 # Two runs of a command that prints a number it computes (so that the
 # command's text never matches its output):
 #
-#   control  as make check boots: exit status 0, one boot, the number
-#            printed;
+#   control  as make check boots: exit status 0, the number printed
+#            (once, even when a real early report made the runner boot
+#            twice);
 #   forced   VID_TEST_BOOT_PROBLEM="Linux version [0-9]" (a line every
 #            boot prints before /init): exit status 125, exactly two
 #            boots, the first one's logs kept in WORKDIR/first-boot and
@@ -53,11 +54,17 @@ run "$WORK/control.log"
 [ "$rc" = 0 ] || fail "control: exit status $rc, not 0"
 grep -q "$RAN" "$WORK/control.log" ||
 	fail "control: the command's output ($RAN) is not in the log"
-! grep -q "$AGAIN" "$WORK/control.log" ||
-	fail "control: booted twice"
-[ ! -e "$WORK/first-boot" ] || fail "control: left $WORK/first-boot"
+# A real early report (the reason for the retry) may strike the control
+# too; the retry is then right, and the command still ran once.
+if grep -q "$AGAIN" "$WORK/control.log"; then
+	echo "   note: the control boot was retried after a real early report" \
+		"(its logs: ${WORK#"$ROOT"/}/first-boot)"
+	[ "$(grep -c "$RAN" "$WORK/control.log")" = 1 ] ||
+		fail "control: the command ran on both boots"
+fi
 
 echo "forced: '$FORCED' counts as a kernel report"
+rm -rf "$WORK/first-boot"
 VID_TEST_BOOT_PROBLEM=$FORCED run "$WORK/forced.log"
 [ "$rc" = 125 ] || fail "forced: exit status $rc, not 125"
 n=$(grep -c "$AGAIN" "$WORK/forced.log")
