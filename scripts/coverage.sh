@@ -39,6 +39,9 @@
 #                    uncovered lines of FUNCTION (a glob) in FILE count as
 #                    explained; the rest of the uncovered lines are
 #                    listed, biggest functions first, as work for tests.
+#                    LINES may be LINES/DECISIONS: up to DECISIONS of the
+#                    function's untaken decisions (below) are explained
+#                    too, the rest listed likewise.
 #                    And "branches FILE ERE REASON": branches gcc counts
 #                    on a source line of FILE (a glob) that matches ERE
 #                    (awk's, no blanks) are not decisions of the module
@@ -77,7 +80,7 @@ while [ $# -gt 0 ]; do
 	--objdir)    [ $# -ge 2 ] || usage; objdir=$2; shift 2 ;;
 	--kdir)      [ $# -ge 2 ] || usage; kdir=$2; shift 2 ;;
 	--out)       [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
-	-h|--help)   sed -n '4,52p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+	-h|--help)   sed -n '4,55p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
 	*)           usage ;;
 	esac
 done
@@ -397,11 +400,13 @@ fi
 
 # ---- the accepted gaps
 
-# Each function's uncovered lines go to the first gap entry that matches
-# it, up to the entry's LINES; the rest are unexplained.
+# Each function's uncovered lines (and untaken decisions) go to the first
+# gap entry that matches it, up to the entry's LINES (and /DECISIONS);
+# the rest are unexplained.
 gap_report=()
-declare -A explained=()
+declare -A explained=() explained_b=()
 gap_lines=0
+gap_decisions=0
 bad_gaps=0
 if [ -r "$GAPS_FILE" ]; then
 	n=0
@@ -410,28 +415,44 @@ if [ -r "$GAPS_FILE" ]; then
 		case $gfile in
 		""|"#"*|branches) continue ;;
 		esac
-		if ! [[ $glines =~ ^[0-9]+$ ]] || [ -z "$greason" ]; then
-			gap_report+=("   ${GAPS_FILE#"$ROOT"/}:$n: want 'FILE FUNCTION LINES REASON'")
+		if ! [[ $glines =~ ^([0-9]+)(/([0-9]+))?$ ]] || [ -z "$greason" ]; then
+			gap_report+=("   ${GAPS_FILE#"$ROOT"/}:$n: want 'FILE FUNCTION LINES[/DECISIONS] REASON'")
 			bad_gaps=1
 			continue
 		fi
-		left=$glines
+		gl=${BASH_REMATCH[1]}
+		gb=${BASH_REMATCH[3]:-0}
+		left=$gl
+		leftb=$gb
 		used=0
-		while read -r f fn _ lu _ _ _; do
+		usedb=0
+		while read -r f fn _ lu _ bu _; do
 			# shellcheck disable=SC2053  # the entry is a glob on purpose
 			[[ $f == $gfile && $fn == $gfunc ]] || continue
 			have=$((lu - ${explained[$f:$fn]:-0}))
 			take=$((have < left ? have : left))
-			[ "$take" -gt 0 ] || continue
-			explained[$f:$fn]=$((${explained[$f:$fn]:-0} + take))
-			left=$((left - take))
-			used=$((used + take))
+			if [ "$take" -gt 0 ]; then
+				explained[$f:$fn]=$((${explained[$f:$fn]:-0} + take))
+				left=$((left - take))
+				used=$((used + take))
+			fi
+			have=$((bu - ${explained_b[$f:$fn]:-0}))
+			take=$((have < leftb ? have : leftb))
+			if [ "$take" -gt 0 ]; then
+				explained_b[$f:$fn]=$((${explained_b[$f:$fn]:-0} + take))
+				leftb=$((leftb - take))
+				usedb=$((usedb + take))
+			fi
 		done <"$work/functions"
 		gap_lines=$((gap_lines + used))
+		gap_decisions=$((gap_decisions + usedb))
+		what="$used line(s)"
+		[ "$gb" -gt 0 ] && what="$what, $usedb decision(s)"
 		note=
-		[ "$used" -lt "$glines" ] &&
+		if [ "$used" -lt "$gl" ] || [ "$usedb" -lt "$gb" ]; then
 			note=" (declared $glines: lower it, the suite reaches more now)"
-		gap_report+=("   $gfile $gfunc: $used line(s)$note: $greason")
+		fi
+		gap_report+=("   $gfile $gfunc: $what$note: $greason")
 	done <"$GAPS_FILE"
 else
 	gap_report+=("   (no ${GAPS_FILE#"$ROOT"/})")
@@ -444,13 +465,17 @@ if [ "$bad_gaps" = 1 ]; then
 	done
 fi
 
-# Unexplained uncovered lines per function, biggest first.
+# Unexplained uncovered lines and untaken decisions per function:
+#   lines_left file function start lu ln bu bn decisions_left
 while read -r f fn start lu ln bu bn; do
 	rest=$((lu - ${explained[$f:$fn]:-0}))
-	echo "$rest $f $fn $start $lu $ln $bu $bn"
+	restb=$((bu - ${explained_b[$f:$fn]:-0}))
+	echo "$rest $f $fn $start $lu $ln $bu $bn $restb"
 done <"$work/functions" | sort -k1,1nr -k2,2 -k4,4n >"$work/unexplained"
 uncovered=$((LF - LH))
 unexplained=$((uncovered - gap_lines))
+untaken=$((DF - DH))
+unexplained_b=$((untaken - gap_decisions))
 
 # ---- the report
 
@@ -466,7 +491,7 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 	echo "Branches that are not decisions of the module (${GAPS_FILE#"$ROOT"/}, \"branches\" entries): $((BRF - DF)) of $BRF, kept out of \"decisions\""
 	class_report
 	echo
-	echo "Accepted gaps (${GAPS_FILE#"$ROOT"/}): $gap_lines of $uncovered uncovered lines explained"
+	echo "Accepted gaps (${GAPS_FILE#"$ROOT"/}): $gap_lines of $uncovered uncovered lines and $gap_decisions of $untaken untaken decisions explained"
 	printf '%s\n' "${gap_report[@]}"
 	echo
 	echo "Unexplained: $unexplained uncovered lines; the biggest functions (uncovered lines, not in a gap / of the function's lines; untaken decisions / decisions):"
@@ -475,16 +500,17 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 		printf "   %3d  %s:%d %s (%d/%d lines, %d/%d branches)\n", $1, $2, $4, $3, $5, $6, $7, $8
 	}' "$work/unexplained"
 	echo
-	echo "Untaken decisions: $((DF - DH)) of $DF; the biggest functions (untaken / decisions of the function):"
-	sort -k7,7nr -k2,2 -k4,4n "$work/unexplained" | awk -v top="$TOP" '$7 > 0 && n < top {
+	echo "Unexplained: $unexplained_b untaken decisions; the biggest functions (untaken, not in a gap / decisions of the function):"
+	sort -k9,9nr -k2,2 -k4,4n "$work/unexplained" | awk -v top="$TOP" '$9 > 0 && n < top {
 		n++
-		printf "   %3d  %s:%d %s (of %d)\n", $7, $2, $4, $3, $8
+		printf "   %3d  %s:%d %s (%d/%d)\n", $9, $2, $4, $3, $7, $8
 	}'
 } >"$out/coverage.txt"
 
 print_table
-echo "   accepted gaps: $gap_lines of $uncovered uncovered lines" \
-	"(${GAPS_FILE#"$ROOT"/}); unexplained: $unexplained, the biggest:"
+echo "   accepted gaps: $gap_lines of $uncovered uncovered lines, $gap_decisions of" \
+	"$untaken untaken decisions (${GAPS_FILE#"$ROOT"/}); unexplained:" \
+	"$unexplained lines, $unexplained_b decisions; the most lines:"
 awk '$1 > 0 && n < 5 { n++; printf "   %5d  %s:%d %s\n", $1, $2, $4, $3 }' \
 	"$work/unexplained"
 echo "   report: ${out#"$ROOT"/}/coverage/index.html, summary ${out#"$ROOT"/}/coverage.txt"
