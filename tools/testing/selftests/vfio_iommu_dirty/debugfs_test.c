@@ -228,4 +228,65 @@ TEST_F(dbg, scope_entry_counts_mapped_pages_only)
 	vid_free(mem, npages * P);
 }
 
+/*
+ * The type line of the containers with only vid-emu.0 in them: a nesting
+ * one (VT-d cannot nest, so edu cannot join it; emulated groups join as
+ * in-tree lets them), where the device pins a page, and a v1 one, which
+ * refuses pins with EACCES, as in-tree, charging nothing.
+ */
+TEST(type_of_emulated_containers)
+{
+	static const struct {
+		int type;
+		const char *name;
+		int pin_err;
+	} types[] = {
+		{ VFIO_TYPE1_NESTING_IOMMU, "nesting", 0 },
+		{ VFIO_TYPE1_IOMMU, "v1", EACCES },
+	};
+	struct vid_acct base;
+	struct vid_ctx ctx;
+	unsigned int i;
+	long pinned;
+	char word[64];
+	uint64_t got;
+	bool served;
+	char *mem;
+
+	if (!vid_emu_prepare(_metadata))
+		return;
+	if (vid_backend_intree())
+		SKIP(return, "the debugfs view is this module's own");
+	VID_ASSERT_OK(vid_acct_read(&base));
+	mem = vid_alloc(2 * P, 0x5a);
+	ASSERT_NE(NULL, mem);
+	for (i = 0; i < ARRAY_SIZE(types); i++) {
+		VID_ASSERT_OK(vid_emu_ctx_open(&ctx, VID_EMU_DEV0, types[i].type,
+					       &served));
+		if (!vid_emu_served(_metadata, served))
+			return;
+		ASSERT_EQ(0, state_word("type", word, sizeof(word)));
+		ASSERT_STREQ(types[i].name, word);
+		ASSERT_EQ(0, vid_debugfs_state("domains"));
+		ASSERT_EQ(1, vid_debugfs_state("emulated_groups"));
+		VID_ASSERT_OK(vid_map(ctx.container, 0x100000, mem, 2 * P,
+				      VID_MAP_RW));
+		ASSERT_EQ(-types[i].pin_err,
+			  vid_emu_pin(ctx.device, 0x100000 + P, 1,
+				      VID_EMU_PIN_READ | VID_EMU_PIN_WRITE,
+				      NULL));
+		pinned = types[i].pin_err ? 0 : 1;
+		ASSERT_EQ(pinned, vid_debugfs_state("device_pinned_pages"));
+		ASSERT_EQ(pinned, vid_debugfs_state("locked_vm_pages"));
+		ASSERT_EQ(base.vmlck_kb + pinned * VID_PAGE_KB, vid_vmlck_kb());
+		VID_ASSERT_OK(vid_emu_unpin_all(ctx.device));
+		VID_ASSERT_OK(vid_unmap(ctx.container, 0x100000, 2 * P, &got));
+		ASSERT_EQ(2 * P, got);
+		vid_ctx_close(&ctx);
+		ASSERT_EQ(0, vid_debugfs_containers());
+	}
+	vid_free(mem, 2 * P);
+	VID_ASSERT_ACCT(&base);
+}
+
 TEST_HARNESS_MAIN
