@@ -1120,6 +1120,87 @@ TEST_F_TIMEOUT(fail_nth, detach_with_mappings, SWEEP_TIMEOUT)
 	      .reset = close_edu_unmap_all);
 }
 
+/* --- GET_INFO: building and copying the capability chain ------------ */
+
+static uint64_t info_buf[512];
+/* Set when a GET_INFO that returned 0 gave a wrong reply. */
+static const char *info_wrong;
+
+static int get_info(struct fn *f)
+{
+	struct vfio_iommu_type1_info *info = (void *)info_buf;
+
+	memset(info_buf, 0, sizeof(info_buf));
+	info->argsz = sizeof(info_buf);
+	return ioctl(fn_container(f), VFIO_IOMMU_GET_INFO, info) ? -errno : 0;
+}
+
+/*
+ * A GET_INFO that succeeds, with or without a failure injected, must
+ * give the whole reply: the page sizes and all four capabilities, in
+ * the order the module builds them. A failure the module hid (a chain
+ * with a capability missing) is noted in info_wrong.
+ */
+static int get_info_outcome(struct fn *f, int ret)
+{
+	static const uint16_t ids[] = {
+		VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION,
+		VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL,
+		VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE,
+		VFIO_IOMMU_TYPE1_INFO_CAP_DIRTY_EXT,
+	};
+	const struct vfio_iommu_type1_info *info = (void *)info_buf;
+	const struct vfio_info_cap_header *hdr;
+	uint32_t off = info->cap_offset;
+	unsigned int i;
+
+	(void)f;
+	if (ret)
+		return ret;
+	if (info->flags != (VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS) ||
+	    !(info->iova_pgsizes & P) || off != sizeof(*info)) {
+		info_wrong = "flags, page sizes or cap_offset";
+		return 0;
+	}
+	for (i = 0; i < ARRAY_SIZE(ids); i++) {
+		if (!off || off + sizeof(*hdr) > sizeof(info_buf)) {
+			info_wrong = "a capability missing";
+			return 0;
+		}
+		hdr = (const void *)((const char *)info_buf + off);
+		if (hdr->id != ids[i]) {
+			info_wrong = "a capability out of place";
+			return 0;
+		}
+		off = hdr->next;
+	}
+	if (off)
+		info_wrong = "a capability too many";
+	return 0;
+}
+
+/*
+ * Every allocation (the IOVA range capability, each step of the chain)
+ * and every user copy (the fixed part in, the chain and the fixed part
+ * out) of GET_INFO, failed in turn: the call fails with ENOMEM or EFAULT,
+ * or succeeds with the whole reply, never with a part of it.
+ */
+TEST_F_TIMEOUT(fail_nth, get_info, SWEEP_TIMEOUT)
+{
+	unsigned int i;
+
+	open_edu(_metadata, &self->f);
+	info_wrong = NULL;
+	SWEEP(.name = "IOMMU_GET_INFO with its capability chain",
+	      .prepare = map_small, .run = get_info,
+	      .outcome = get_info_outcome, .reset = unmap_all);
+	ASSERT_EQ(NULL, info_wrong) TH_LOG("a reply of 0 with %s", info_wrong);
+	EXPECT_LT(0, self->f.errnos[0]) TH_LOG("no ENOMEM");
+	EXPECT_LT(0, self->f.errnos[1]) TH_LOG("no EFAULT");
+	for (i = 2; i < ARRAY_SIZE(self->f.errnos); i++)
+		EXPECT_EQ(0, self->f.errnos[i]) TH_LOG("errno kind %u", i);
+}
+
 int main(int argc, char **argv)
 {
 	int fd = nth_open();
