@@ -1306,6 +1306,115 @@ TEST_F(frames, reserved_beside_pinned)
 }
 
 /*
+ * Map frame @frame of @fd at @addr (a page of a reservation) the way
+ * @mode says (0, VID_EMU_FRAMES_FAULT, VID_EMU_FRAMES_SIGBUS); 0 or -errno.
+ */
+static int frame_map(int fd, uint8_t *addr, unsigned int mode,
+		     unsigned int frame)
+{
+	void *m = mmap(addr, P, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		       fd, (off_t)(mode * VID_EMU_FRAMES + frame) * P);
+
+	return m == MAP_FAILED ? -errno : m == addr ? 0 : -EFAULT;
+}
+
+/*
+ * MAP_DMA of a reserved frame (VM_PFNMAP) that nothing has touched yet:
+ * the backend faults it in itself, and the driver's fault handler gives up
+ * the mmap lock and has the fault retried. The VMA may have changed
+ * meanwhile, so the backend looks it up again and finds the frame mapped
+ * (vid_pfnmap_frame(); in-tree, vaddr_get_pfns() retries on -EAGAIN from
+ * follow_fault_pfn()). The map succeeds, neither charges nor pins the
+ * frame, and edu reaches it.
+ */
+TEST_F(frames, pfnmap_fault_retried)
+{
+	const unsigned int rsv = variant->first == 0 ? 1 : 2;
+	const uint64_t xfer = 2048;
+	struct vid_emu_frames info;
+	struct vid_acct before;
+	uint8_t want[2048];
+	struct vid_edu edu;
+
+	self->mem = mmap(NULL, 2 * P, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	ASSERT_NE(MAP_FAILED, self->mem);
+	VID_ASSERT_OK(frame_map(self->fd, self->mem, VID_EMU_FRAMES_FAULT,
+				rsv));
+	VID_ASSERT_OK(vid_ctx_open(&self->ctx, VFIO_TYPE1v2_IOMMU));
+	VID_ASSERT_OK(vid_edu_open(&self->ctx, &edu));
+	VID_ASSERT_OK(frames_info(self->fd, &info));
+	ASSERT_EQ(0, info.faults);
+	VID_ASSERT_OK(vid_acct_read(&before));
+
+	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->mem, P,
+			      VID_MAP_RW));
+	VID_ASSERT_OK(frames_info(self->fd, &info));
+	ASSERT_EQ(2, info.faults);
+	ASSERT_EQ(1, info.retries);
+	ASSERT_EQ(1, info.frame[rsv].refcount);
+	ASSERT_EQ(VID_EMU_FRAME_RESERVED, info.frame[rsv].flags);
+	EMU_ASSERT_ACCT(&before, 0, 0);
+
+	/* edu writes into the frame at one place and copies it to another. */
+	vid_fill_pattern(want, sizeof(want), 23);
+	memcpy(self->mem + 1024, want, xfer);
+	VID_ASSERT_OK(vid_edu_dma(&edu, IOVA_A + 1024, 0, xfer, false));
+	VID_ASSERT_OK(vid_edu_dma(&edu, IOVA_A + 512, 0, xfer, true));
+	ASSERT_EQ(-1, vid_first_diff(self->mem + 512, want, xfer));
+
+	VID_ASSERT_UNMAP(self->ctx.container, IOVA_A, P, P);
+	EMU_ASSERT_ACCT(&before, 0, 0);
+	VID_ASSERT_OK(frames_info(self->fd, &info));
+	ASSERT_EQ(1, info.frame[rsv].refcount);
+}
+
+/*
+ * MAP_DMA of an ordinary page followed by a reserved frame whose fault
+ * handler fails (SIGBUS): EFAULT, as in-tree (follow_fault_pfn() returns
+ * fixup_user_fault()'s error), and nothing stays: the page that was
+ * pinned first is unpinned and uncharged, nothing is mapped, and the same
+ * IOVA maps ordinary memory afterwards.
+ */
+TEST_F(frames, pfnmap_fault_fails)
+{
+	const unsigned int pin = variant->first == 0 ? 0 : 3;
+	const unsigned int rsv = variant->first == 0 ? 1 : 2;
+	struct vid_emu_frames info, was;
+	struct vid_acct before;
+	uint8_t *buf;
+
+	self->mem = mmap(NULL, 2 * P, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	ASSERT_NE(MAP_FAILED, self->mem);
+	VID_ASSERT_OK(frame_map(self->fd, self->mem, 0, pin));
+	VID_ASSERT_OK(frame_map(self->fd, self->mem + P, VID_EMU_FRAMES_SIGBUS,
+				rsv));
+	VID_ASSERT_OK(vid_ctx_open(&self->ctx, VFIO_TYPE1v2_IOMMU));
+	VID_ASSERT_OK(frames_info(self->fd, &was));
+	VID_ASSERT_OK(vid_acct_read(&before));
+
+	VID_ASSERT_ERR(EFAULT, vid_map(self->ctx.container, IOVA_A, self->mem,
+				       2 * P, VID_MAP_RW));
+	EMU_ASSERT_ACCT(&before, 0, 0);
+	VID_ASSERT_OK(frames_info(self->fd, &info));
+	ASSERT_EQ(was.frame[pin].refcount, info.frame[pin].refcount);
+	ASSERT_EQ(0, info.frame[pin].flags);
+	ASSERT_EQ(1, info.frame[rsv].refcount);
+	expect_state(_metadata, "mappings", 0);
+	expect_state(_metadata, "iommu_mapped_bytes", 0);
+	expect_state(_metadata, "locked_vm_pages", 0);
+
+	buf = vid_alloc(2 * P, 0x33);
+	ASSERT_NE(NULL, buf);
+	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, buf, 2 * P,
+			      VID_MAP_RW));
+	EMU_ASSERT_ACCT(&before, 2 * VID_PAGE_KB, 2);
+	VID_ASSERT_UNMAP(self->ctx.container, IOVA_A, 2 * P, 2 * P);
+	vid_free(buf, 2 * P);
+}
+
+/*
  * The frames device maps one frame per call, shared, and INFO checks its
  * arguments like the device commands.
  */
@@ -1321,8 +1430,17 @@ TEST(frames_arguments)
 				strerror(errno));
 	ASSERT_EQ(MAP_FAILED, mmap(NULL, 2 * P, PROT_READ, MAP_SHARED, fd, 0));
 	ASSERT_EQ(EINVAL, errno);
+	/* An ordinary frame is only mapped as it is; no fourth way. */
 	ASSERT_EQ(MAP_FAILED, mmap(NULL, P, PROT_READ, MAP_SHARED, fd,
 				   VID_EMU_FRAMES * P));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, P, PROT_READ, MAP_SHARED, fd,
+				   (VID_EMU_FRAMES_SIGBUS * VID_EMU_FRAMES + 3) *
+				   P));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(MAP_FAILED, mmap(NULL, P, PROT_READ, MAP_SHARED, fd,
+				   (VID_EMU_FRAMES_SIGBUS + 1) * VID_EMU_FRAMES *
+				   P + P));
 	ASSERT_EQ(EINVAL, errno);
 	ASSERT_EQ(MAP_FAILED, mmap(NULL, P, PROT_READ, MAP_PRIVATE, fd, 0));
 	ASSERT_EQ(EINVAL, errno);

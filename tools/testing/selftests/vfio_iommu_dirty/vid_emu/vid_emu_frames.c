@@ -20,6 +20,13 @@
  * such mappings at adjacent addresses give a mapping whose two pages are
  * physically consecutive and of different kinds.
  *
+ * Two more ways to map a reserved frame, chosen by the mmap() offset
+ * (VID_EMU_FRAMES_FAULT, VID_EMU_FRAMES_SIGBUS in vid_emu_uapi.h), reach
+ * the fault handling a backend needs for such memory: the frame is not
+ * mapped at mmap() time but by the VMA's fault handler, which first gives
+ * up the mmap lock and has the fault retried (as a driver that waits for
+ * its device does), or which always fails with SIGBUS.
+ *
  * The frames are freed when the file is released, which happens only once
  * no VMA maps them. A backend holds no reference to a reserved frame it
  * maps: a test unmaps its DMA mapping before it closes the file.
@@ -38,6 +45,8 @@
 /* The frames of one open file. */
 struct vid_frames {
 	struct page *page[VID_EMU_FRAMES];
+	atomic_t faults;	/* VID_EMU_FRAMES_FAULT faults handled */
+	atomic_t retries;	/* ... of which answered "retry" */
 };
 
 /* Frames 1 and 2 are reserved, 0 and 3 ordinary. */
@@ -93,14 +102,69 @@ static int vid_frames_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/* Give up the lock the fault was taken with (release_fault_lock()). */
+static void vid_frames_unlock(struct vm_fault *vmf)
+{
+#ifdef VID_EMU_KERNEL_6_1
+	mmap_read_unlock(vmf->vma->vm_mm);
+#else
+	release_fault_lock(vmf);
+#endif
+}
+
+static void vid_frames_flags_set(struct vm_area_struct *vma,
+				 unsigned long flags)
+{
+#ifdef VID_EMU_KERNEL_6_1
+	vma->vm_flags |= flags;
+#else
+	vm_flags_set(vma, flags);
+#endif
+}
+
+/* A reserved frame mapped by VID_EMU_FRAMES_FAULT or _SIGBUS. */
+static vm_fault_t vid_frames_fault(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct vid_frames *f = vma->vm_private_data;
+	unsigned long i = vma->vm_pgoff % VID_EMU_FRAMES;
+
+	if (vma->vm_pgoff / VID_EMU_FRAMES == VID_EMU_FRAMES_SIGBUS)
+		return VM_FAULT_SIGBUS;
+	atomic_inc(&f->faults);
+	/* The first try of each fault is told to retry, without the lock. */
+	if ((vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
+	    !(vmf->flags & (FAULT_FLAG_TRIED | FAULT_FLAG_RETRY_NOWAIT))) {
+		atomic_inc(&f->retries);
+		vid_frames_unlock(vmf);
+		return VM_FAULT_RETRY;
+	}
+	return vmf_insert_pfn(vma, vmf->address, page_to_pfn(f->page[i]));
+}
+
+static const struct vm_operations_struct vid_frames_vm_ops = {
+	.fault = vid_frames_fault,
+};
+
 static int vid_frames_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct vid_frames *f = file->private_data;
-	unsigned long i = vma->vm_pgoff;
+	unsigned long i = vma->vm_pgoff % VID_EMU_FRAMES;
+	unsigned long mode = vma->vm_pgoff / VID_EMU_FRAMES;
 
 	if (vma->vm_end - vma->vm_start != PAGE_SIZE ||
-	    i >= VID_EMU_FRAMES || !(vma->vm_flags & VM_MAYSHARE))
+	    mode > VID_EMU_FRAMES_SIGBUS || !(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
+	if (mode) {
+		/* Only a reserved frame, and only by its fault handler. */
+		if (!vid_frame_reserved(i))
+			return -EINVAL;
+		vid_frames_flags_set(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND |
+				     VM_DONTDUMP);
+		vma->vm_private_data = f;
+		vma->vm_ops = &vid_frames_vm_ops;
+		return 0;
+	}
 	if (vid_frame_reserved(i))
 		return remap_pfn_range(vma, vma->vm_start,
 				       page_to_pfn(f->page[i]), PAGE_SIZE,
@@ -110,7 +174,7 @@ static int vid_frames_mmap(struct file *file, struct vm_area_struct *vma)
 
 static long vid_frames_info(struct vid_frames *f, void __user *arg)
 {
-	const size_t minsz = offsetofend(struct vid_emu_frames, frame);
+	const size_t minsz = offsetofend(struct vid_emu_frames, retries);
 	struct vid_emu_frames info;
 	unsigned int i;
 
@@ -133,6 +197,8 @@ static long vid_frames_info(struct vid_frames *f, void __user *arg)
 		if (folio_maybe_dma_pinned(page_folio(page)))
 			info.frame[i].flags |= VID_EMU_FRAME_DMA_PINNED;
 	}
+	info.faults = atomic_read(&f->faults);
+	info.retries = atomic_read(&f->retries);
 	return copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
 }
 

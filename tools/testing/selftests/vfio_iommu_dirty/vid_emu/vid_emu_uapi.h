@@ -211,6 +211,14 @@ struct vid_emu_gate {
  * with EINVAL. Mapped at adjacent addresses, a pair gives memory whose
  * pages are physically consecutive and of different kinds.
  *
+ * A reserved frame N can also be mapped at offset
+ * (VID_EMU_FRAMES_FAULT * VID_EMU_FRAMES + N) * page size: VM_PFNMAP as
+ * well, but empty until the VMA's fault handler maps the frame; the first
+ * try of each fault gives up the mmap lock and returns VM_FAULT_RETRY
+ * (counted in faults and retries), the retry maps it. At offset
+ * (VID_EMU_FRAMES_SIGBUS * VID_EMU_FRAMES + N) * page size every fault
+ * fails with SIGBUS. An ordinary frame at those offsets is EINVAL.
+ *
  * This ioctl on that file reports, for each frame, its page frame number,
  * its page's reference count, whether it is reserved and whether it may
  * be pinned for DMA (folio_maybe_dma_pinned()). CAP_SYS_ADMIN only.
@@ -219,6 +227,8 @@ struct vid_emu_gate {
  */
 #define VID_EMU_FRAMES_NAME	"vid-emu-frames"
 #define VID_EMU_FRAMES		4
+#define VID_EMU_FRAMES_FAULT	1
+#define VID_EMU_FRAMES_SIGBUS	2
 
 struct vid_emu_frame {
 	__aligned_u64	pfn;
@@ -232,6 +242,8 @@ struct vid_emu_frames {
 	__u32	argsz;
 	__u32	flags;		/* must be 0 */
 	struct vid_emu_frame	frame[VID_EMU_FRAMES];
+	__u32	faults;		/* faults of VID_EMU_FRAMES_FAULT mappings */
+	__u32	retries;	/* of them, answered VM_FAULT_RETRY */
 };
 
 #define VID_EMU_FRAMES_INFO	_IO(VID_EMU_TYPE, VID_EMU_BASE + 5)
