@@ -1157,6 +1157,159 @@ TEST(replay_for_another_process)
 	VID_ASSERT_ACCT(&base);
 }
 
+/*
+ * edu's group attached to a container that only its emulated group served
+ * so far, with two mappings and room under RLIMIT_MEMLOCK (the owner
+ * without CAP_IPC_LOCK at MAP_DMA) for the first only: the replay pins and
+ * charges the first, fails on the second with ENOMEM as in-tree
+ * (vfio_iommu_replay() -> vfio_pin_pages_remote()) and must undo the
+ * first too (vid_replay_pin()): nothing pinned or charged, no group, the
+ * mappings still there for the emulated device. With room for both the
+ * same group then attaches and both are charged.
+ */
+TEST(replay_over_memlock)
+{
+	uint8_t data[64], got[64], *a, *b;
+	struct vid_acct base;
+	int efd, dev, container, group;
+	struct rlimit rl;
+	bool served;
+	long lck;
+
+	if (!vid_emu_prepare(_metadata))
+		return;
+	if (vid_skip_reason())
+		SKIP(return, "%s", vid_skip_reason());
+	VID_ASSERT_OK(vid_acct_read(&base));
+	a = vid_alloc(BUF_SIZE, 0);
+	b = vid_alloc(BUF_SIZE, 0);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+
+	container = vid_open_container();
+	ASSERT_LE(0, container);
+	efd = vid_open_group_id(container,
+				vid_device_group("platform", VID_EMU_DEV0));
+	ASSERT_LE(0, efd) TH_LOG("emulated group: %s", strerror(-efd));
+	VID_ASSERT_OK(vid_set_iommu(container, VFIO_TYPE1v2_IOMMU,
+				    vid_backend_module(), &served));
+	if (!vid_emu_served(_metadata, served))
+		return;
+	dev = ioctl(efd, VFIO_GROUP_GET_DEVICE_FD, VID_EMU_DEV0);
+	ASSERT_LE(0, dev);
+	VID_ASSERT_OK(vid_drop_cap_ipc_lock());
+	VID_ASSERT_OK(vid_map(container, IOVA_A, a, BUF_SIZE, VID_MAP_RW));
+	VID_ASSERT_OK(vid_map(container, IOVA_B, b, BUF_SIZE, VID_MAP_RW));
+	EMU_ASSERT_ACCT(&base, 0, 0);
+	lck = vid_vmlck_kb();
+	ASSERT_LE(0, lck);
+	ASSERT_EQ(0, getrlimit(RLIMIT_MEMLOCK, &rl));
+	ASSERT_LE((rlim_t)(lck + 2 * BUF_SIZE / 1024) * 1024, rl.rlim_max);
+	rl.rlim_cur = (rlim_t)(lck + BUF_SIZE / 1024) * 1024;
+	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &rl));
+
+	VID_ASSERT_ERR(ENOMEM, vid_open_group(container));
+	EMU_ASSERT_ACCT(&base, 0, 0);
+	expect_state(_metadata, "iommu_groups", 0);
+	expect_state(_metadata, "domains", 0);
+	expect_state(_metadata, "locked_vm_pages", 0);
+	expect_state(_metadata, "iommu_mapped_bytes", 0);
+	expect_state(_metadata, "mappings", 2);
+	/* The emulated device still reaches both mappings. */
+	vid_fill_pattern(data, sizeof(data), 41);
+	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_A + P - 32, data, sizeof(data),
+				 VID_EMU_RW_WRITE));
+	ASSERT_EQ(-1, vid_first_diff(a + P - 32, data, sizeof(data)));
+	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_B + 2 * P, data, sizeof(data),
+				 VID_EMU_RW_WRITE));
+	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_B + 2 * P, got, sizeof(got), 0));
+	ASSERT_EQ(-1, vid_first_diff(got, data, sizeof(got)));
+
+	rl.rlim_cur = (rlim_t)(lck + 2 * BUF_SIZE / 1024) * 1024;
+	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &rl));
+	group = vid_open_group(container);
+	ASSERT_LE(0, group) TH_LOG("edu's group: %s", strerror(-group));
+	EMU_ASSERT_ACCT(&base, 2 * BUF_SIZE / 1024, 2 * BUF_PAGES);
+	expect_state(_metadata, "iommu_groups", 1);
+	expect_state(_metadata, "locked_vm_pages", 2 * BUF_PAGES);
+	expect_state(_metadata, "iommu_mapped_bytes", 2 * BUF_SIZE);
+
+	close(group);
+	EMU_ASSERT_ACCT(&base, 0, 0);
+	VID_ASSERT_UNMAP(container, IOVA_A, BUF_SIZE, BUF_SIZE);
+	VID_ASSERT_UNMAP(container, IOVA_B, BUF_SIZE, BUF_SIZE);
+	close(dev);
+	close(efd);
+	close(container);
+	vid_free(a, BUF_SIZE);
+	vid_free(b, BUF_SIZE);
+	VID_ASSERT_ACCT(&base);
+}
+
+/*
+ * The mapping's owner (a child that mapped memory of its own, allocated
+ * after fork()) has exited when its parent attaches edu's group to the
+ * container, which only the emulated group served so far. This module's
+ * replay pins through the owner's mm, which is gone: ESRCH
+ * (vid_pin_batch()), and nothing changes: no group, nothing pinned or
+ * charged, the mapping still there to unmap. In-tree 6.12 pins from the
+ * attacher's mm instead (vfio_pin_pages_remote() on current->mm), where
+ * nothing is mapped at the child's address: EFAULT.
+ */
+TEST(replay_after_owner_exit)
+{
+	int p2c[2], status, efd, container, word;
+	struct vid_acct base;
+	bool served;
+	pid_t pid;
+
+	if (!vid_emu_prepare(_metadata))
+		return;
+	if (vid_skip_reason())
+		SKIP(return, "%s", vid_skip_reason());
+	VID_ASSERT_OK(vid_acct_read(&base));
+	container = vid_open_container();
+	ASSERT_LE(0, container);
+	efd = vid_open_group_id(container,
+				vid_device_group("platform", VID_EMU_DEV0));
+	ASSERT_LE(0, efd) TH_LOG("emulated group: %s", strerror(-efd));
+	VID_ASSERT_OK(vid_set_iommu(container, VFIO_TYPE1v2_IOMMU,
+				    vid_backend_module(), &served));
+	if (!vid_emu_served(_metadata, served))
+		return;
+
+	ASSERT_EQ(0, pipe2(p2c, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		uint8_t *buf = vid_alloc(BUF_SIZE, 0x6b);
+
+		close(p2c[0]);
+		word = buf ? vid_map(container, IOVA_A, buf, BUF_SIZE,
+				     VID_MAP_RW) : -ENOMEM;
+		_exit(pipe_put(p2c[1], word) ? 1 : 0);
+	}
+	close(p2c[1]);
+	VID_ASSERT_OK(pipe_get(p2c[0], &word));
+	VID_ASSERT_OK(word);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	close(p2c[0]);
+
+	VID_ASSERT_ERR(vid_backend_intree() ? EFAULT : ESRCH,
+		       vid_open_group(container));
+	EMU_ASSERT_ACCT(&base, 0, 0);
+	expect_state(_metadata, "iommu_groups", 0);
+	expect_state(_metadata, "domains", 0);
+	expect_state(_metadata, "mappings", 1);
+	expect_state(_metadata, "iommu_mapped_bytes", 0);
+	expect_state(_metadata, "locked_vm_pages", 0);
+	VID_ASSERT_UNMAP(container, IOVA_A, BUF_SIZE, BUF_SIZE);
+	close(efd);
+	close(container);
+	VID_ASSERT_ACCT(&base);
+}
+
 /* ---------------------------------------------------------------------- */
 /* A reserved frame physically next to a pinned page (/dev/vid-emu-frames) */
 /* ---------------------------------------------------------------------- */
