@@ -383,6 +383,12 @@ struct fn {
 	struct vid_acct base;
 	uint8_t *small, *huge, *probe;
 	uint64_t bits[64];
+	/* fail_nth2: the second edu device, its group in edu1.group */
+	struct vid_ctx edu1;
+	struct vid_edu edu1_dev;
+	char bdf1[32];
+	uint8_t *cross;		/* fail_nth2's M1 */
+	size_t m1_size;		/* how much of it M1 maps */
 	/* of the current sweep */
 	unsigned int points, failed, absorbed, late;
 	unsigned int errnos[9];
@@ -408,6 +414,10 @@ struct op {
 	int (*works)(struct fn *f);
 	/* Turns the call's result into the operation's (optional). */
 	int (*outcome)(struct fn *f, int ret);
+	/* After a call that succeeded, even with a failure injected. */
+	int (*done)(struct fn *f);
+	/* The errnos a failed call may return (0-terminated; all if none). */
+	int errs[3];
 };
 
 /* The container still maps and unmaps (and, if emulated, pins). */
@@ -454,6 +464,16 @@ static void count_errno(struct fn *f, int err)
 	for (i = 0; i < n && errno_kinds[i].err != err; i++)
 		;
 	f->errnos[i]++;	/* errnos[n]: any other */
+}
+
+static bool errno_allowed(const struct op *op, int err)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(op->errs) && op->errs[i]; i++)
+		if (op->errs[i] == err)
+			return true;
+	return !op->errs[0];
 }
 
 /* The sweep's figures, as a TAP comment line. */
@@ -517,6 +537,11 @@ static void sweep(struct __test_metadata *_metadata, struct fn *f,
 	if (op->outcome)
 		ret = op->outcome(f, ret);
 	ASSERT_EQ(0, ret) TH_LOG("%s: %s", op->name, strerror(-ret));
+	if (op->done) {
+		ret = op->done(f);
+		ASSERT_EQ(0, ret) TH_LOG("%s: after the call: %s", op->name,
+					 strerror(-ret));
+	}
 	ASSERT_EQ(0, snap_take(&done, emu_dev));
 	ret = op->reset(f);
 	ASSERT_EQ(0, ret) TH_LOG("%s: reset: %s", op->name, strerror(-ret));
@@ -543,6 +568,11 @@ static void sweep(struct __test_metadata *_metadata, struct fn *f,
 			f->points = n - 1;
 		} else if (!ret) {
 			f->absorbed++;
+			ret = op->done ? op->done(f) : 0;
+			EXPECT_EQ(0, ret)
+				TH_LOG("%s, failure point %u absorbed, but: %s (bits %#llx)",
+				       op->name, n, strerror(-ret),
+				       (unsigned long long)f->bits[0]);
 		} else if (ret == -EFAULT && snap_same(&after, &done) &&
 			   !snap_same(&after, &before)) {
 			/*
@@ -554,6 +584,9 @@ static void sweep(struct __test_metadata *_metadata, struct fn *f,
 		} else {
 			f->failed++;
 			count_errno(f, -ret);
+			EXPECT_TRUE(errno_allowed(op, -ret))
+				TH_LOG("%s, failure point %u: %s",
+				       op->name, n, strerror(-ret));
 			EXPECT_EQ(before.acct.vmlck_kb, after.acct.vmlck_kb)
 				TH_LOG("%s, failure point %u (%s): VmLck %ld kB, was %ld kB",
 				       op->name, n, strerror(-ret),
@@ -913,6 +946,31 @@ static int get_bitmap_check(struct fn *f)
 	return f->bits[0] == 0xc ? 0 : -EILSEQ;
 }
 
+/*
+ * A failed pin with tracking on reports at most the pages it pinned before
+ * it failed, and undid: a prefix of the range, as in-tree (which sets a
+ * page's dirty bit as it pins it and leaves it on unwinding).
+ */
+static int unwound_bits(struct fn *f)
+{
+	int ret = get_bitmap_small(f);
+	uint64_t b = f->bits[0];
+
+	if (ret)
+		return ret;
+	return b < (1ULL << PIN_PAGES) - 1 && !(b & (b + 1)) ? 0 : -EILSEQ;
+}
+
+/* A pin with tracking on reports its PIN_PAGES pages, and only them. */
+static int pins_reported(struct fn *f)
+{
+	int ret = get_bitmap_small(f);
+
+	if (ret)
+		return ret;
+	return f->bits[0] == (1ULL << PIN_PAGES) - 1 ? 0 : -EILSEQ;
+}
+
 /* ---------------------------------------------------------------------- */
 /* the tests                                                              */
 /* ---------------------------------------------------------------------- */
@@ -929,10 +987,18 @@ FIXTURE_SETUP(fail_nth)
 	memset(f, 0, sizeof(*f));
 	vid_ctx_init(&f->edu);
 	vid_ctx_init(&f->emu);
+	vid_ctx_init(&f->edu1);
 	f->edu_group = -1;
 	f->nth_fd = -1;
 	if (!vid_prepare(_metadata))
 		return;
+	/*
+	 * vid_emu loaded now, not later by a test: its text may land right
+	 * above the backend's, where filter_prepare() would otherwise take
+	 * it for the backend's (and fail vid_emu's own user copies).
+	 */
+	ret = vid_emu_load();
+	ASSERT_EQ(0, ret) TH_LOG("loading %s: %s", VID_EMU_KO, strerror(-ret));
 	ret = filter_prepare();
 	ASSERT_EQ(0, ret) TH_LOG("text of %s in /proc/kallsyms: %s",
 				 vid_backend_module(), strerror(-ret));
@@ -1199,6 +1265,334 @@ TEST_F_TIMEOUT(fail_nth, get_info, SWEEP_TIMEOUT)
 	EXPECT_LT(0, self->f.errnos[1]) TH_LOG("no EFAULT");
 	for (i = 2; i < ARRAY_SIZE(self->f.errnos); i++)
 		EXPECT_EQ(0, self->f.errnos[i]) TH_LOG("errno kind %u", i);
+}
+
+/*
+ * The first pin of a mapping while tracking is on allocates its pinned-page
+ * bitmap (vid_dirty_pin()); when that fails the pin fails with ENOMEM
+ * after its page was charged, and the charge must go back with the pin.
+ * Pages a failed pin had pinned and gave back stay dirty until reported,
+ * as in-tree; a pin that succeeds reports exactly its pages.
+ */
+TEST_F_TIMEOUT(fail_nth, emu_pin_tracking, SWEEP_TIMEOUT)
+{
+	if (!open_emu(_metadata, &self->f))
+		return;
+	SWEEP(.name = "pin_pages with tracking on (vid_emu PIN)",
+	      .prepare = map_small_start, .run = pin, .done = pins_reported,
+	      .unchanged = unwound_bits, .reset = unpin_stop_unmap_all,
+	      .errs = { ENOMEM });
+}
+
+/* ---------------------------------------------------------------------- */
+/* two IOMMU domains (this module loaded with test_domain_per_group=1)    */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * M1: from just below a 2 MiB boundary of IOVA to just past it (2 pages),
+ * or past the next one too (514 pages), so that a new domain needs a
+ * page-table page for its first page, its second and its last; the frames
+ * at those boundaries are not consecutive, so each starts a run of its
+ * own (an iommu_map() call of its own). M2: one page in another 2 MiB of
+ * IOVA, after M1. Which failure points the IOMMU driver's allocations
+ * give the replay depends on the layout: the test sweeps both.
+ */
+#define M1_PAGES	514UL
+#define M1_SIZE		(M1_PAGES * P)
+#define IOVA_M1		(0x1200000ULL - P)
+#define IOVA_M2		0x2000000ULL
+/* Bytes per edu transfer: below 4096 (edu aborts QEMU at its last byte). */
+#define XFER		2048UL
+
+/* Page frame number behind @addr, from /proc/self/pagemap (root only). */
+static int pagemap_pfn(const void *addr, uint64_t *pfn)
+{
+	uint64_t e;
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, &e, sizeof(e), (off_t)((uintptr_t)addr / P * sizeof(e)));
+	close(fd);
+	if (n != sizeof(e))
+		return n < 0 ? -errno : -EIO;
+	if (!(e >> 63))
+		return -ENODATA;
+	*pfn = e & ((1ULL << 55) - 1);
+	return *pfn ? 0 : -EPERM;
+}
+
+/* Does the page at @p start a run: its frame does not follow the last? */
+static bool run_starts(const uint8_t *p)
+{
+	uint64_t a, b;
+
+	return !pagemap_pfn(p - P, &a) && !pagemap_pfn(p, &b) && b != a + 1;
+}
+
+/*
+ * M1's memory, with runs starting at both 2 MiB boundaries of IOVA, or
+ * NULL. Pages touched in order tend to get consecutive frames: a page at a
+ * boundary that continues the run before it gets a new frame, with the one
+ * it gave up taken by a scratch page first.
+ */
+static uint8_t *m1_alloc(void)
+{
+	const size_t at[] = { P, M1_SIZE - P };
+	uint8_t *p = vid_alloc(M1_SIZE, 0x11), *scratch[16];
+	size_t i;
+	int n = 0;
+
+	for (i = 0; p && i < ARRAY_SIZE(at); i++) {
+		while (!run_starts(p + at[i]) && n < 16) {
+			madvise(p + at[i], P, MADV_DONTNEED);
+			scratch[n] = vid_alloc(P, 0x22);
+			if (!scratch[n])
+				break;
+			n++;
+			memset(p + at[i], 0x11, P);
+		}
+		if (!run_starts(p + at[i])) {
+			vid_free(p, M1_SIZE);
+			p = NULL;
+		}
+	}
+	while (n--)
+		vid_free(scratch[n], P);
+	return p;
+}
+
+/* Close edu1's device and group (the container is edu's). */
+static void edu1_close(struct fn *f)
+{
+	f->edu1.container = -1;
+	vid_ctx_close(&f->edu1);
+}
+
+static int two_close(struct fn *f)
+{
+	edu1_close(f);
+	vid_ctx_close(&f->edu);
+	return 0;
+}
+
+/* The container with both edu groups: two domains, no mapping. */
+static int two_open(struct fn *f)
+{
+	int ret = edu_open_unset(f), id;
+
+	if (!ret)
+		ret = set_iommu(f);
+	if (!ret) {
+		id = vid_device_group("pci", f->bdf1);
+		ret = id < 0 ? id : vid_open_group_id(f->edu.container, id);
+		if (ret >= 0) {
+			f->edu1.group = ret;
+			ret = 0;
+		}
+	}
+	if (!ret && vid_debugfs_state("domains") != 2)
+		ret = -EXDEV;
+	if (ret)
+		two_close(f);
+	return ret;
+}
+
+/* After a failed map: the same range maps and unmaps in both domains. */
+static int remap_small(struct fn *f)
+{
+	int ret = map_small(f);
+
+	return ret ? ret : unmap_small(f);
+}
+
+/* edu's container with M1 and M2; edu1's group opened, not added. */
+static int one_domain_maps(struct fn *f)
+{
+	char path[64];
+	int ret, id;
+
+	vid_fill_pattern(f->cross, f->m1_size, 21);
+	memset(f->small, 0, P);
+	ret = edu_open_unset(f);
+	if (!ret)
+		ret = set_iommu(f);
+	if (!ret)
+		ret = vid_map(f->edu.container, IOVA_M1, f->cross,
+			      f->m1_size, VID_MAP_RW);
+	if (!ret)
+		ret = vid_map(f->edu.container, IOVA_M2, f->small, P,
+			      VID_MAP_RW);
+	if (!ret) {
+		id = vid_device_group("pci", f->bdf1);
+		snprintf(path, sizeof(path), "/dev/vfio/%d", id);
+		ret = id < 0 ? id : open(path, O_RDWR | O_CLOEXEC);
+		if (ret >= 0) {
+			f->edu1.group = ret;
+			ret = 0;
+		} else if (id >= 0) {
+			ret = -errno;
+		}
+	}
+	if (ret)
+		two_close(f);
+	return ret;
+}
+
+static int add_edu1(struct fn *f)
+{
+	return ioctl(f->edu1.group, VFIO_GROUP_SET_CONTAINER,
+		     &f->edu.container) ? -errno : 0;
+}
+
+/* Let edu1 copy @iova's first XFER bytes to @dst; 0 or -errno. */
+static int edu1_copy(struct fn *f, uint64_t iova, uint64_t dst)
+{
+	int ret = vid_edu_dma(&f->edu1_dev, iova, 0, XFER, false);
+
+	return ret ? ret : vid_edu_dma(&f->edu1_dev, dst, 0, XFER, true);
+}
+
+/*
+ * The new domain of edu1 maps all of M1 and M2: edu1 copies the start of
+ * M1's last page, then the end of its first page, into M2.
+ */
+static int replayed(struct fn *f)
+{
+	int ret;
+
+	if (vid_debugfs_state("domains") != 2)
+		return -EXDEV;
+	ret = vid_edu_open_bdf(&f->edu1, f->bdf1, &f->edu1_dev);
+	if (!ret)
+		ret = edu1_copy(f, IOVA_M1 + f->m1_size - P, IOVA_M2);
+	if (!ret)
+		ret = edu1_copy(f, IOVA_M1 + P - XFER, IOVA_M2 + XFER);
+	if (!ret && (vid_first_diff(f->small, f->cross + f->m1_size - P,
+				    XFER) != -1 ||
+		     vid_first_diff(f->small + XFER, f->cross + P - XFER,
+				    XFER) != -1))
+		ret = -EILSEQ;
+	if (f->edu1.device >= 0)
+		close(f->edu1.device);
+	f->edu1.device = -1;
+	memset(f->small, 0, P);
+	return ret;
+}
+
+/* After a failed attach the same group attaches and gets everything. */
+static int attach_again(struct fn *f)
+{
+	int ret = add_edu1(f);
+
+	return ret ? ret : replayed(f);
+}
+
+FIXTURE(fail_nth2) {
+	struct fn f;
+	bool reloaded;
+};
+
+FIXTURE_SETUP(fail_nth2)
+{
+	struct fn *f = &self->f;
+	char bdf0[32];
+	int ret;
+
+	memset(f, 0, sizeof(*f));
+	vid_ctx_init(&f->edu);
+	vid_ctx_init(&f->emu);
+	vid_ctx_init(&f->edu1);
+	f->edu_group = -1;
+	f->nth_fd = -1;
+	self->reloaded = false;
+	if (!vid_prepare(_metadata))
+		return;
+	if (vid_backend_intree())
+		SKIP(return, "in-tree type1 cannot be given a domain per group");
+	if (vid_edu_bdf_nth(0, bdf0, sizeof(bdf0)) ||
+	    vid_edu_bdf_nth(1, f->bdf1, sizeof(f->bdf1)))
+		SKIP(return, "fewer than 2 edu devices in VID_EDU_BDFS");
+	self->reloaded = true;
+	ret = vid_emu_load();
+	ASSERT_EQ(0, ret) TH_LOG("loading %s: %s", VID_EMU_KO, strerror(-ret));
+	VID_ASSERT_OK(vid_module_reload_ours("test_domain_per_group=1"));
+	/* The module's text moved with the reload. */
+	ret = filter_prepare();
+	ASSERT_EQ(0, ret) TH_LOG("text of %s in /proc/kallsyms: %s",
+				 vid_backend_module(), strerror(-ret));
+	ret = knobs_set();
+	if (ret)
+		knobs_restore();
+	if (ret == -ENOENT)
+		SKIP(return, "%s", NO_FILTER);
+	ASSERT_EQ(0, ret) TH_LOG("fault-injection knobs: %s", strerror(-ret));
+	f->nth_fd = nth_open();
+	ASSERT_LE(0, f->nth_fd) TH_LOG("fail-nth: %s", strerror(-f->nth_fd));
+	VID_ASSERT_OK(vid_acct_read(&f->base));
+	f->small = vid_alloc(SMALL_SIZE, 0x3c);
+	f->probe = vid_alloc(P, 0x77);
+	f->cross = m1_alloc();
+	ASSERT_NE(NULL, f->small);
+	ASSERT_NE(NULL, f->probe);
+	ASSERT_NE(NULL, f->cross) TH_LOG("no runs at M1's 2 MiB boundaries");
+}
+
+FIXTURE_TEARDOWN(fail_nth2)
+{
+	struct fn *f = &self->f;
+
+	if (f->nth_fd >= 0) {
+		nth_disarm(f->nth_fd);
+		close(f->nth_fd);
+	}
+	two_close(f);
+	vid_free(f->small, SMALL_SIZE);
+	vid_free(f->probe, P);
+	vid_free(f->cross, M1_SIZE);
+	knobs_restore();
+	if (!self->reloaded)
+		return;
+	if (f->small)
+		VID_EXPECT_ACCT(&f->base);
+	/* Later programs expect the module as the suite loaded it. */
+	EXPECT_EQ(0, vid_module_remove(VID_MOD_OURS, false));
+	EXPECT_EQ(0, vid_module_load_ours());
+}
+
+/*
+ * A run is mapped into one domain after the other (vid_map_run()); when
+ * the second domain's page tables cannot be had, the first must lose the
+ * run again: the same range then maps again cleanly (an IOVA left mapped
+ * in the first domain makes the Intel driver warn "DMA PTE ... already
+ * set") and nothing stays pinned or charged.
+ */
+TEST_F_TIMEOUT(fail_nth2, map_two_domains, SWEEP_TIMEOUT)
+{
+	SWEEP(.name = "MAP_DMA into two domains", .prepare = two_open,
+	      .run = map_small, .unchanged = remap_small, .reset = two_close,
+	      .errs = { ENOMEM, EFAULT });
+}
+
+/*
+ * A group attached to a container that already has an IOMMU domain gets
+ * the mappings copied into its new domain (vid_replay_copy()), run by run.
+ * Failing at any point it leaves the container as it was, and the same
+ * group attaches afterwards and reaches every page; an attach that
+ * succeeds, with a failure absorbed or not, reaches them too.
+ */
+TEST_F_TIMEOUT(fail_nth2, attach_replays_copy, 2 * SWEEP_TIMEOUT)
+{
+	self->f.m1_size = 2 * P;
+	SWEEP(.name = "attach edu1 to mappings of 2 and 1 pages",
+	      .prepare = one_domain_maps, .run = add_edu1, .done = replayed,
+	      .unchanged = attach_again, .reset = two_close);
+	self->f.m1_size = M1_SIZE;
+	SWEEP(.name = "attach edu1 to mappings of 514 and 1 pages",
+	      .prepare = one_domain_maps, .run = add_edu1, .done = replayed,
+	      .unchanged = attach_again, .reset = two_close);
 }
 
 int main(int argc, char **argv)
