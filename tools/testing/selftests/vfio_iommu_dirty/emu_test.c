@@ -1568,6 +1568,44 @@ TEST_F(frames, pfnmap_fault_fails)
 }
 
 /*
+ * A reserved frame mapped read-only (VM_PFNMAP, its PTE not writable): a
+ * MAP_DMA that lets the device write is refused with EFAULT, as in-tree
+ * (follow_fault_pfn(): a write fault on a PTE that is not writable), and
+ * leaves nothing mapped; a read-only MAP_DMA of it succeeds, unpinned and
+ * uncharged.
+ */
+TEST_F(frames, pfnmap_read_only)
+{
+	const unsigned int rsv = variant->first == 0 ? 1 : 2;
+	struct vid_emu_frames info;
+	struct vid_acct before;
+	void *m;
+
+	self->mem = mmap(NULL, 2 * P, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	ASSERT_NE(MAP_FAILED, self->mem);
+	m = mmap(self->mem, P, PROT_READ, MAP_SHARED | MAP_FIXED, self->fd,
+		 (off_t)rsv * P);
+	ASSERT_EQ((void *)self->mem, m) TH_LOG("mmap: %s", strerror(errno));
+	VID_ASSERT_OK(vid_ctx_open(&self->ctx, VFIO_TYPE1v2_IOMMU));
+	VID_ASSERT_OK(vid_acct_read(&before));
+
+	VID_ASSERT_ERR(EFAULT, vid_map(self->ctx.container, IOVA_A, self->mem,
+				       P, VID_MAP_RW));
+	expect_state(_metadata, "mappings", 0);
+	expect_state(_metadata, "iommu_mapped_bytes", 0);
+	EMU_ASSERT_ACCT(&before, 0, 0);
+
+	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->mem, P,
+			      VFIO_DMA_MAP_FLAG_READ));
+	expect_state(_metadata, "iommu_mapped_bytes", P);
+	EMU_ASSERT_ACCT(&before, 0, 0);
+	VID_ASSERT_OK(frames_info(self->fd, &info));
+	ASSERT_EQ(1, info.frame[rsv].refcount);
+	VID_ASSERT_UNMAP(self->ctx.container, IOVA_A, P, P);
+}
+
+/*
  * The frames device maps one frame per call, shared, and INFO checks its
  * arguments like the device commands.
  */
