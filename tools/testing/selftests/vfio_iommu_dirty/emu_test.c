@@ -459,6 +459,33 @@ TEST_F(emu, outside_mapping)
 }
 
 /*
+ * A mapping whose memory the owner has unmapped since MAP_DMA (the
+ * emulated container pinned nothing then): a PIN finds no page and no
+ * VMA there and fails with EFAULT, as in-tree (vaddr_get_pfns()), and
+ * dma_rw fails with EFAULT too; nothing is pinned or charged, and the
+ * mapping still unmaps.
+ */
+TEST_F(emu, pin_after_munmap)
+{
+	int dev = self->ctx.device;
+	uint8_t data[64], *c;
+
+	c = vid_alloc(BUF_SIZE, 0x5a);
+	ASSERT_NE(NULL, c);
+	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, c, BUF_SIZE,
+			      VID_MAP_RW));
+	vid_free(c, BUF_SIZE);
+
+	VID_ASSERT_ERR(EFAULT, vid_emu_pin(dev, IOVA_A + P, 1, PIN_RW, NULL));
+	EMU_ASSERT_PINS(dev, 0, 0);
+	EMU_ASSERT_ACCT(&self->base, 0, 0);
+	expect_state(_metadata, "device_pinned_pages", 0);
+	expect_state(_metadata, "locked_vm_pages", 0);
+	VID_ASSERT_ERR(EFAULT, vid_emu_rw(dev, IOVA_A, data, sizeof(data), 0));
+	VID_ASSERT_UNMAP(self->ctx.container, IOVA_A, BUF_SIZE, BUF_SIZE);
+}
+
+/*
  * Protection: a pin asking for more than the mapping allows is EPERM;
  * dma_rw needs a readable mapping for any access and a writable one for a
  * write. Refused writes leave the buffer alone.
@@ -1568,15 +1595,19 @@ TEST_F(frames, pfnmap_fault_fails)
 }
 
 /*
- * A reserved frame mapped read-only (VM_PFNMAP, its PTE not writable): a
- * MAP_DMA that lets the device write is refused with EFAULT, as in-tree
- * (follow_fault_pfn(): a write fault on a PTE that is not writable), and
- * leaves nothing mapped; a read-only MAP_DMA of it succeeds, unpinned and
- * uncharged.
+ * A reserved frame mapped read-only (VM_PFNMAP): mapped at mmap() time
+ * (pinned_first) or by its fault handler (reserved_first, which the
+ * backend's read fault brings in). A MAP_DMA that lets the device write is
+ * refused with EFAULT, as in-tree (follow_fault_pfn(): a PTE that is not
+ * writable, or fixup_user_fault() refusing a write fault on a VMA without
+ * VM_WRITE), and leaves nothing mapped; a read-only MAP_DMA of it
+ * succeeds, unpinned and uncharged.
  */
 TEST_F(frames, pfnmap_read_only)
 {
 	const unsigned int rsv = variant->first == 0 ? 1 : 2;
+	const unsigned int mode = variant->first == 0 ? 0 :
+				  VID_EMU_FRAMES_FAULT;
 	struct vid_emu_frames info;
 	struct vid_acct before;
 	void *m;
@@ -1585,7 +1616,7 @@ TEST_F(frames, pfnmap_read_only)
 			 -1, 0);
 	ASSERT_NE(MAP_FAILED, self->mem);
 	m = mmap(self->mem, P, PROT_READ, MAP_SHARED | MAP_FIXED, self->fd,
-		 (off_t)rsv * P);
+		 (off_t)(mode * VID_EMU_FRAMES + rsv) * P);
 	ASSERT_EQ((void *)self->mem, m) TH_LOG("mmap: %s", strerror(errno));
 	VID_ASSERT_OK(vid_ctx_open(&self->ctx, VFIO_TYPE1v2_IOMMU));
 	VID_ASSERT_OK(vid_acct_read(&before));
@@ -1602,6 +1633,9 @@ TEST_F(frames, pfnmap_read_only)
 	EMU_ASSERT_ACCT(&before, 0, 0);
 	VID_ASSERT_OK(frames_info(self->fd, &info));
 	ASSERT_EQ(1, info.frame[rsv].refcount);
+	/* The fault handler ran for the read fault only: retried once. */
+	ASSERT_EQ(mode ? 2 : 0, info.faults);
+	ASSERT_EQ(mode ? 1 : 0, info.retries);
 	VID_ASSERT_UNMAP(self->ctx.container, IOVA_A, P, P);
 }
 
