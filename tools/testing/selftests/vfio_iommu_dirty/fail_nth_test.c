@@ -1293,14 +1293,18 @@ TEST_F_TIMEOUT(fail_nth, emu_pin_tracking, SWEEP_TIMEOUT)
  * or past the next one too (514 pages), so that a new domain needs a
  * page-table page for its first page, its second and its last; the frames
  * at those boundaries are not consecutive, so each starts a run of its
- * own (an iommu_map() call of its own). M2: one page in another 2 MiB of
- * IOVA, after M1. Which failure points the IOMMU driver's allocations
- * give the replay depends on the layout: the test sweeps both.
+ * own (an iommu_map() call of its own). M2, M3, M4: one page each in
+ * other 2 MiB of IOVA, after M1, each needing a page-table page of its
+ * own. Which failure points the IOMMU driver's allocations give the
+ * replay depends on the layout, and allocations of the kernel's own
+ * (KASAN's stack depot) shift them from one attempt to the next: the
+ * test sweeps both layouts, with three mappings after M1.
  */
 #define M1_PAGES	514UL
 #define M1_SIZE		(M1_PAGES * P)
 #define IOVA_M1		(0x1200000ULL - P)
 #define IOVA_M2		0x2000000ULL
+#define M_AFTER		3		/* M2, M3, M4: 2 MiB apart */
 /* Bytes per edu transfer: below 4096 (edu aborts QEMU at its last byte). */
 #define XFER		2048UL
 
@@ -1408,11 +1412,11 @@ static int remap_small(struct fn *f)
 	return ret ? ret : unmap_small(f);
 }
 
-/* edu's container with M1 and M2; edu1's group opened, not added. */
+/* edu's container with M1 to M4; edu1's group opened, not added. */
 static int one_domain_maps(struct fn *f)
 {
 	char path[64];
-	int ret, id;
+	int ret, id, i;
 
 	vid_fill_pattern(f->cross, f->m1_size, 21);
 	memset(f->small, 0, P);
@@ -1422,9 +1426,9 @@ static int one_domain_maps(struct fn *f)
 	if (!ret)
 		ret = vid_map(f->edu.container, IOVA_M1, f->cross,
 			      f->m1_size, VID_MAP_RW);
-	if (!ret)
-		ret = vid_map(f->edu.container, IOVA_M2, f->small, P,
-			      VID_MAP_RW);
+	for (i = 0; !ret && i < M_AFTER; i++)
+		ret = vid_map(f->edu.container, IOVA_M2 + i * SZ_2M,
+			      f->small + i * P, P, VID_MAP_RW);
 	if (!ret) {
 		id = vid_device_group("pci", f->bdf1);
 		snprintf(path, sizeof(path), "/dev/vfio/%d", id);
@@ -1586,11 +1590,11 @@ TEST_F_TIMEOUT(fail_nth2, map_two_domains, SWEEP_TIMEOUT)
 TEST_F_TIMEOUT(fail_nth2, attach_replays_copy, 2 * SWEEP_TIMEOUT)
 {
 	self->f.m1_size = 2 * P;
-	SWEEP(.name = "attach edu1 to mappings of 2 and 1 pages",
+	SWEEP(.name = "attach edu1 to mappings of 2, 1, 1 and 1 pages",
 	      .prepare = one_domain_maps, .run = add_edu1, .done = replayed,
 	      .unchanged = attach_again, .reset = two_close);
 	self->f.m1_size = M1_SIZE;
-	SWEEP(.name = "attach edu1 to mappings of 514 and 1 pages",
+	SWEEP(.name = "attach edu1 to mappings of 514, 1, 1 and 1 pages",
 	      .prepare = one_domain_maps, .run = add_edu1, .done = replayed,
 	      .unchanged = attach_again, .reset = two_close);
 }
