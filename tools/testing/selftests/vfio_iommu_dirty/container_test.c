@@ -175,8 +175,10 @@ TEST_F(container, get_info_argsz)
 	EXPECT_TRUE(info->flags & VFIO_IOMMU_INFO_PGSIZES);
 	EXPECT_TRUE(info->iova_pgsizes & VID_PAGE);
 	pgsizes = info->iova_pgsizes;
-	for (i = minsz; i < sizeof(buf); i++)
-		ASSERT_EQ(0xa5, buf[i]) TH_LOG("byte %zu written", i);
+	for (i = minsz; i < sizeof(buf); i++) {
+		ASSERT_EQ(0xa5, buf[i])
+			TH_LOG("byte %zu written", i);
+	}
 
 	memset(buf, 0, sizeof(buf));
 	info->argsz = sizeof(buf);

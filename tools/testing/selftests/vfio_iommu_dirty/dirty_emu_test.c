@@ -444,8 +444,10 @@ TEST_F(demu, report_spans_words_and_mappings)
 	memset(bits, 0, sizeof(bits));
 	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 150 * P, P, bits,
 				     sizeof(bits)));
-	for (i = 0; i < 3; i++)
-		EXPECT_EQ(want[i], bits[i]) TH_LOG("word %u", i);
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(want[i], bits[i])
+			TH_LOG("word %u", i);
+	}
 	/*
 	 * This backend keeps the caller's bits in the hole (64-79) and past
 	 * the end: poison shows it. In-tree would OR the poison into its own
@@ -507,13 +509,17 @@ TEST_F(demu, mid_word_mapping_over_words)
 	memset(bits, 0, sizeof(bits));
 	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 209 * P, P, bits,
 				     sizeof(bits)));
-	for (i = 0; i < 4; i++)
-		EXPECT_EQ(want[i], bits[i]) TH_LOG("word %u", i);
+	for (i = 0; i < 4; i++) {
+		EXPECT_EQ(want[i], bits[i])
+			TH_LOG("word %u", i);
+	}
 	memset(bits, 0, sizeof(bits));
 	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 209 * P, P, bits,
 				     sizeof(bits)));
-	for (i = 0; i < 4; i++)
-		EXPECT_EQ(0ULL, bits[i]) TH_LOG("word %u", i);
+	for (i = 0; i < 4; i++) {
+		EXPECT_EQ(0ULL, bits[i])
+			TH_LOG("word %u", i);
+	}
 	VID_ASSERT_OK(vid_dirty_op(fd, 8, STOP));
 	VID_ASSERT_OK(vid_unmap(fd, b_iova, 129 * P, &want[0]));
 	vid_free(more, 129 * P);

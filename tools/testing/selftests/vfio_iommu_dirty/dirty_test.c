@@ -116,14 +116,18 @@ TEST_F(dirty, get_bitmap_needs_tracking)
 		self->bits[i] = fill;
 	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 4 * VID_PAGE, VID_PAGE,
 					      self->bits, sizeof(self->bits)));
-	for (i = 0; i < 8; i++)
-		ASSERT_EQ(fill, self->bits[i]) TH_LOG("word %u", i);
+	for (i = 0; i < 8; i++) {
+		ASSERT_EQ(fill, self->bits[i])
+			TH_LOG("word %u", i);
+	}
 	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
 	VID_ASSERT_OK(vid_get_bitmap(fd, 0, BASE, 4 * VID_PAGE, VID_PAGE,
 				     self->bits, sizeof(self->bits)));
 	ASSERT_EQ((fill & ~0xfULL) | 0xfULL, self->bits[0]);
-	for (i = 1; i < 8; i++)
-		ASSERT_EQ(fill, self->bits[i]) TH_LOG("word %u", i);
+	for (i = 1; i < 8; i++) {
+		ASSERT_EQ(fill, self->bits[i])
+			TH_LOG("word %u", i);
+	}
 	VID_ASSERT_OK(vid_dirty_op(fd, 8, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
 	VID_ASSERT_ERR(EINVAL, vid_get_bitmap(fd, 0, BASE, 4 * VID_PAGE, VID_PAGE,
 					      self->bits, sizeof(self->bits)));

@@ -313,9 +313,10 @@ TEST_F(two, unmap_with_bitmap_blocks_both_devices)
 	VID_ASSERT_OK(vid_unmap_bitmap(self->ctx[0].container, 0, IOVA, SIZE,
 				       P, bits, words * 8, &unmapped));
 	ASSERT_EQ(SIZE, unmapped);
-	for (n = 0; n < words * 64; n++)
+	for (n = 0; n < words * 64; n++) {
 		ASSERT_EQ(n < NPAGES, !!(bits[n / 64] & (1ULL << (n % 64))))
 			TH_LOG("bit %llu", (unsigned long long)n);
+	}
 	ASSERT_EQ(0x0123456789abcdefULL, bits[words]);
 
 	check_unreachable(_metadata, self);

@@ -172,9 +172,10 @@ TEST_F(info, argsz_every_size)
 
 		memset(self->buf, POISON, INFO_BUF);
 		VID_ASSERT_OK(get_info(self->ctx.container, self->buf, sz));
-		for (i = sz; i < full + 64; i++)
+		for (i = sz; i < full + 64; i++) {
 			ASSERT_EQ(POISON, self->buf[i])
 				TH_LOG("argsz %u: byte %u written", sz, i);
+		}
 		ASSERT_TRUE(info->flags & VFIO_IOMMU_INFO_CAPS);
 		/* Too small: argsz tells what is needed; else it is kept. */
 		ASSERT_EQ(sz < full ? full : sz, info->argsz);

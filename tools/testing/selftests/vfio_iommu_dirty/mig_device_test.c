@@ -392,9 +392,10 @@ TEST_F(mig, sysfs_errors)
 	};
 	unsigned int i;
 
-	for (i = 0; i < ARRAY_SIZE(bad); i++)
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		EXPECT_EQ(-EINVAL, sysfs_write(DEV0, "dma", bad[i]))
 			TH_LOG("\"%s\"", bad[i]);
+	}
 	EXPECT_EQ(-E2BIG, sysfs_write(DEV0, "dma", "rw 0 0x100008 1"));
 	EXPECT_EQ(-E2BIG, sysfs_write(DEV0, "dma", "pin 0 0x201000 1"));
 	/* Nothing mapped in this container: the backend says EINVAL. */

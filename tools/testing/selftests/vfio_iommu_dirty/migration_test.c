@@ -894,9 +894,10 @@ static void check_released(struct __test_metadata *_metadata,
 	vid_qemu_settle(r->ref0, r->base.pinned, gone, SETTLE_MS, &ref);
 	EXPECT_EQ(r->ref0, ref);
 	VID_EXPECT_ACCT(&r->base);
-	for (i = 0; gone[i]; i++)
+	for (i = 0; gone[i]; i++) {
 		EXPECT_NE(0, access(gone[i], F_OK))
 			TH_LOG("%s still exists", gone[i]);
+	}
 	if (!r->cfg->device)
 		return;
 	VID_ASSERT_OK(dev_state(SRC_DEV, st[0], sizeof(st[0])));
@@ -1054,12 +1055,13 @@ static void check_ram(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, v->junk);
 	if (!r->cfg->device || r->cfg->precopy_tracking) {
 		EXPECT_EQ(0, v->diff);
-		for (i = 0; i < NR_PHASES; i++)
+		for (i = 0; i < NR_PHASES; i++) {
 			EXPECT_EQ(v->written[i], v->present[i])
 				TH_LOG("%s: %lu of %lu pages missing",
 				       phase_name[i],
 				       v->written[i] - v->present[i],
 				       v->written[i]);
+		}
 		return;
 	}
 	/* Without syncs, what was written after the first pass is lost. */
