@@ -1263,8 +1263,10 @@ TEST_F_TIMEOUT(fail_nth, get_info, SWEEP_TIMEOUT)
 	ASSERT_EQ(NULL, info_wrong) TH_LOG("a reply of 0 with %s", info_wrong);
 	EXPECT_LT(0, self->f.errnos[0]) TH_LOG("no ENOMEM");
 	EXPECT_LT(0, self->f.errnos[1]) TH_LOG("no EFAULT");
-	for (i = 2; i < ARRAY_SIZE(self->f.errnos); i++)
-		EXPECT_EQ(0, self->f.errnos[i]) TH_LOG("errno kind %u", i);
+	for (i = 2; i < ARRAY_SIZE(self->f.errnos); i++) {
+		EXPECT_EQ(0, self->f.errnos[i])
+			TH_LOG("errno kind %u", i);
+	}
 }
 
 /*
