@@ -77,6 +77,39 @@ static uint64_t query(struct __test_metadata *_metadata, int fd,
 
 #define QUERY(_self)	query(_metadata, (_self)->ctx.container, 0)
 
+/*
+ * Have the device write one byte at each of the @n pages @pages of the
+ * mapping at @iova, and set their bits in @want, where the mapping's page
+ * 0 is bit @lead.
+ */
+static void write_pages(struct __test_metadata *_metadata, int dev,
+			uint64_t iova, const uint64_t *pages, unsigned int n,
+			uint64_t lead, uint64_t *want)
+{
+	unsigned int i;
+	char byte = 0x3c;
+
+	for (i = 0; i < n; i++) {
+		VID_ASSERT_OK(vid_emu_rw(dev, iova + pages[i] * P, &byte, 1,
+					 VID_EMU_RW_WRITE));
+		want[(lead + pages[i]) / 64] |= 1ULL << ((lead + pages[i]) % 64);
+	}
+}
+
+/* Every word of @bits against @want. */
+static void check_words(struct __test_metadata *_metadata,
+			const uint64_t *bits, const uint64_t *want,
+			uint64_t nwords)
+{
+	uint64_t i;
+
+	for (i = 0; i < nwords; i++) {
+		EXPECT_EQ(want[i], bits[i])
+			TH_LOG("word %llu of %llu", (unsigned long long)i,
+			       (unsigned long long)nwords);
+	}
+}
+
 TEST_F(demu, start_reports_pinned_pages)
 {
 	int fd = self->ctx.container;
@@ -422,12 +455,11 @@ TEST_F(demu, report_spans_words_and_mappings)
 {
 	const uint64_t b_iova = IOVA + 80 * P, c_iova = IOVA + 120 * P;
 	int fd = self->ctx.container;
-	uint64_t bits[3], want[3], got;
-	static const unsigned int pages[] = {
+	uint64_t bits[3], want[3] = { 0 }, got;
+	static const uint64_t pages[] = {
 		0, 63, 80, 81, 100, 119, 120, 127, 128, 149,
 	};
 	char *more, byte = 3;
-	unsigned int i;
 
 	more = vid_alloc(70 * P, 0);
 	ASSERT_NE(NULL, more);
@@ -435,19 +467,12 @@ TEST_F(demu, report_spans_words_and_mappings)
 	VID_ASSERT_OK(vid_map(fd, c_iova, more + 40 * P, 30 * P, VID_MAP_RW));
 	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
 
-	memset(want, 0, sizeof(want));
-	for (i = 0; i < ARRAY_SIZE(pages); i++) {
-		VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + pages[i] * P, &byte,
-					 1, VID_EMU_RW_WRITE));
-		want[pages[i] / 64] |= 1ULL << (pages[i] % 64);
-	}
+	write_pages(_metadata, self->dev, IOVA, pages, ARRAY_SIZE(pages), 0,
+		    want);
 	memset(bits, 0, sizeof(bits));
 	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 150 * P, P, bits,
 				     sizeof(bits)));
-	for (i = 0; i < 3; i++) {
-		EXPECT_EQ(want[i], bits[i])
-			TH_LOG("word %u", i);
-	}
+	check_words(_metadata, bits, want, ARRAY_SIZE(bits));
 	/*
 	 * This backend keeps the caller's bits in the hole (64-79) and past
 	 * the end: poison shows it. In-tree would OR the poison into its own
@@ -489,39 +514,30 @@ TEST_F(demu, mid_word_mapping_over_words)
 {
 	const uint64_t b_iova = IOVA + 80 * P;
 	int fd = self->ctx.container;
-	uint64_t bits[4], want[4];
-	static const unsigned int pages[] = {
+	uint64_t bits[4], want[4] = { 0 }, got;
+	static const uint64_t pages[] = {
 		80, 100, 127, 128, 143, 144, 160, 191, 192, 207, 208,
 	};
-	char *more, byte = 7;
-	unsigned int i;
+	char *more;
 
 	more = vid_alloc(129 * P, 0);
 	ASSERT_NE(NULL, more);
 	VID_ASSERT_OK(vid_map(fd, b_iova, more, 129 * P, VID_MAP_RW));
 	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	write_pages(_metadata, self->dev, IOVA, pages, ARRAY_SIZE(pages), 0,
+		    want);
+	memset(bits, 0, sizeof(bits));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 209 * P, P, bits,
+				     sizeof(bits)));
+	check_words(_metadata, bits, want, ARRAY_SIZE(bits));
 	memset(want, 0, sizeof(want));
-	for (i = 0; i < ARRAY_SIZE(pages); i++) {
-		VID_ASSERT_OK(vid_emu_rw(self->dev, IOVA + pages[i] * P, &byte,
-					 1, VID_EMU_RW_WRITE));
-		want[pages[i] / 64] |= 1ULL << (pages[i] % 64);
-	}
 	memset(bits, 0, sizeof(bits));
 	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 209 * P, P, bits,
 				     sizeof(bits)));
-	for (i = 0; i < 4; i++) {
-		EXPECT_EQ(want[i], bits[i])
-			TH_LOG("word %u", i);
-	}
-	memset(bits, 0, sizeof(bits));
-	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 209 * P, P, bits,
-				     sizeof(bits)));
-	for (i = 0; i < 4; i++) {
-		EXPECT_EQ(0ULL, bits[i])
-			TH_LOG("word %u", i);
-	}
+	check_words(_metadata, bits, want, ARRAY_SIZE(bits));
 	VID_ASSERT_OK(vid_dirty_op(fd, 8, STOP));
-	VID_ASSERT_OK(vid_unmap(fd, b_iova, 129 * P, &want[0]));
+	VID_ASSERT_OK(vid_unmap(fd, b_iova, 129 * P, &got));
+	EXPECT_EQ(129 * P, got);
 	vid_free(more, 129 * P);
 }
 
@@ -658,38 +674,6 @@ static char *long_alloc(uint64_t size)
 }
 
 /*
- * Write one byte at each page of @pages (mapping pages) of the mapping at
- * @iova, and set their bits in @want, the mapping's page 0 being bit @lead.
- */
-static void long_write(struct __test_metadata *_metadata, int dev,
-		       uint64_t iova, const uint64_t *pages, unsigned int n,
-		       uint64_t lead, uint64_t *want)
-{
-	unsigned int i;
-	char byte = 0x3c;
-
-	for (i = 0; i < n; i++) {
-		VID_ASSERT_OK(vid_emu_rw(dev, iova + pages[i] * P, &byte, 1,
-					 VID_EMU_RW_WRITE));
-		want[(lead + pages[i]) / 64] |= 1ULL << ((lead + pages[i]) % 64);
-	}
-}
-
-/* Every word of @bits against @want. */
-static void long_check(struct __test_metadata *_metadata,
-		       const uint64_t *bits, const uint64_t *want,
-		       uint64_t nwords)
-{
-	uint64_t i;
-
-	for (i = 0; i < nwords; i++) {
-		EXPECT_EQ(want[i], bits[i]) TH_LOG("word %llu of %llu",
-						   (unsigned long long)i,
-						   (unsigned long long)nwords);
-	}
-}
-
-/*
  * A mapping starting at bit 5 of the user bitmap, (W + 1) * 64 pages long
  * (W words to a bounce page): the user words are 0 to W + 1; the second
  * chunk, words W and W + 1, starts at the mapping's bit 64 * W - 5. Pages
@@ -718,14 +702,14 @@ TEST_F(demu, long_mapping_mid_word)
 	ASSERT_NE(NULL, want);
 	VID_ASSERT_OK(vid_map(fd, iova, mem, npages * P, VID_MAP_RW));
 	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
-	long_write(_metadata, self->dev, iova, pages, ARRAY_SIZE(pages), lead,
-		   want);
+	write_pages(_metadata, self->dev, iova, pages, ARRAY_SIZE(pages), lead,
+		    want);
 	VID_ASSERT_OK(vid_emu_pin(self->dev, iova + pinned * P, 1, PIN_RW,
 				  NULL));
 	want[(lead + pinned) / 64] |= 1ULL << ((lead + pinned) % 64);
 	VID_ASSERT_OK(vid_get_bitmap(fd, 0, LONG_BASE, (lead + npages) * P, P,
 				     bits, nwords * sizeof(*bits)));
-	long_check(_metadata, bits, want, nwords);
+	check_words(_metadata, bits, want, nwords);
 
 	memset(want, 0, nwords * sizeof(*want));
 	want[(lead + pinned) / 64] = 1ULL << ((lead + pinned) % 64);
@@ -741,7 +725,7 @@ TEST_F(demu, long_mapping_mid_word)
 			  bits[(lead + pinned) / 64] &
 			  want[(lead + pinned) / 64]);
 	} else {
-		long_check(_metadata, bits, want, nwords);
+		check_words(_metadata, bits, want, nwords);
 	}
 
 	VID_ASSERT_OK(vid_emu_unpin_all(self->dev));
@@ -779,22 +763,22 @@ TEST_F(demu, long_mapping_aligned_partial_word)
 	ASSERT_NE(NULL, want);
 	VID_ASSERT_OK(vid_map(fd, LONG_BASE, mem, npages * P, VID_MAP_RW));
 	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
-	long_write(_metadata, self->dev, LONG_BASE, pages, ARRAY_SIZE(pages),
-		   0, want);
+	write_pages(_metadata, self->dev, LONG_BASE, pages, ARRAY_SIZE(pages),
+		    0, want);
 	if (!vid_backend_intree()) {
 		bits[nwords - 1] = POISON & past;
 		want[nwords - 1] |= POISON & past;
 	}
 	VID_ASSERT_OK(vid_get_bitmap(fd, 0, LONG_BASE, npages * P, P, bits,
 				     nwords * sizeof(*bits)));
-	long_check(_metadata, bits, want, nwords);
+	check_words(_metadata, bits, want, nwords);
 
 	/* Everything was reported: the next report is empty. */
 	memset(want, 0, nwords * sizeof(*want));
 	memset(bits, 0, nwords * sizeof(*bits));
 	VID_ASSERT_OK(vid_get_bitmap(fd, 0, LONG_BASE, npages * P, P, bits,
 				     nwords * sizeof(*bits)));
-	long_check(_metadata, bits, want, nwords);
+	check_words(_metadata, bits, want, nwords);
 
 	VID_ASSERT_OK(vid_dirty_op(fd, 8, STOP));
 	VID_ASSERT_OK(vid_unmap(fd, LONG_BASE, npages * P, &got));
