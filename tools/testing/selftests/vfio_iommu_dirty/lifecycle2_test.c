@@ -57,6 +57,39 @@ static bool intree_under_lockdep(void)
 	return vid_backend_intree() && !access("/proc/lockdep", F_OK);
 }
 
+/*
+ * What a fixture notes before its test, for the test and the teardown to
+ * compare with: the kernel log's end, the locked memory counts and the
+ * backend module's reference count.
+ */
+struct watch {
+	int kmsg;
+	struct vid_acct base;
+	long refcnt;
+};
+
+static void watch_start(struct __test_metadata *_metadata, struct watch *w)
+{
+	w->kmsg = vid_kmsg_open();
+	ASSERT_LE(0, w->kmsg);
+	VID_ASSERT_OK(vid_acct_read(&w->base));
+	w->refcnt = vid_module_refcnt(vid_backend_module());
+	ASSERT_LE(0, w->refcnt);
+}
+
+/* No kernel problem since watch_start(). False if it never started. */
+static bool watch_end(struct __test_metadata *_metadata, struct watch *w)
+{
+	char problem[512];
+
+	if (w->kmsg < 0)
+		return false;
+	EXPECT_EQ(0, vid_kmsg_problems(w->kmsg, problem, sizeof(problem)))
+		TH_LOG("kernel log: %s", problem);
+	close(w->kmsg);
+	return true;
+}
+
 static uint64_t map_iova(int i)
 {
 	return IOVA + i * IOVA_STEP;
@@ -378,9 +411,7 @@ static void check_released(struct __test_metadata *_metadata,
 }
 
 FIXTURE(life2) {
-	int kmsg;
-	struct vid_acct base;
-	long refcnt;
+	struct watch w;
 };
 
 FIXTURE_VARIANT(life2) {
@@ -406,30 +437,20 @@ FIXTURE_VARIANT_ADD(life2, device_only_killed) {
 
 FIXTURE_SETUP(life2)
 {
-	self->kmsg = -1;
+	self->w.kmsg = -1;
 	if (!vid_emu_prepare(_metadata))
 		return;
 	if (variant->edu && vid_skip_reason())
 		SKIP(return, "%s", vid_skip_reason());
 	if (intree_under_lockdep())
 		SKIP(return, "in-tree type1 with the test device under lockdep");
-	self->kmsg = vid_kmsg_open();
-	ASSERT_LE(0, self->kmsg);
-	VID_ASSERT_OK(vid_acct_read(&self->base));
-	self->refcnt = vid_module_refcnt(vid_backend_module());
-	ASSERT_LE(0, self->refcnt);
+	watch_start(_metadata, &self->w);
 }
 
 FIXTURE_TEARDOWN(life2)
 {
-	char problem[512];
-
-	if (self->kmsg < 0)
-		return;
-	EXPECT_EQ(0, vid_kmsg_problems(self->kmsg, problem, sizeof(problem)))
-		TH_LOG("kernel log: %s", problem);
-	close(self->kmsg);
-	EXPECT_EQ(0, vid_modules_setup(NULL));
+	if (watch_end(_metadata, &self->w))
+		EXPECT_EQ(0, vid_modules_setup(NULL));
 }
 
 /*
@@ -439,7 +460,7 @@ FIXTURE_TEARDOWN(life2)
 TEST_F(life2, exit_with_everything)
 {
 	exit_with_everything(_metadata, variant->edu, variant->kill_it);
-	check_released(_metadata, &self->base, self->refcnt);
+	check_released(_metadata, &self->w.base, self->w.refcnt);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -487,14 +508,13 @@ static void use_container(struct __test_metadata *_metadata, int how,
 }
 
 FIXTURE(module2) {
-	int kmsg;
-	struct vid_acct base;
+	struct watch w;
 	uint8_t *mem;
 };
 
 FIXTURE_SETUP(module2)
 {
-	self->kmsg = -1;
+	self->w.kmsg = -1;
 	self->mem = NULL;
 	if (!vid_emu_prepare(_metadata))
 		return;
@@ -502,28 +522,22 @@ FIXTURE_SETUP(module2)
 		SKIP(return, "about %s only", VID_MOD_OURS);
 	if (vid_skip_reason())
 		SKIP(return, "%s", vid_skip_reason());
-	self->kmsg = vid_kmsg_open();
-	ASSERT_LE(0, self->kmsg);
-	VID_ASSERT_OK(vid_acct_read(&self->base));
+	watch_start(_metadata, &self->w);
 	self->mem = vid_alloc(NPAGES * P, 0x4d);
 	ASSERT_NE(NULL, self->mem);
-	ASSERT_EQ(0, vid_module_refcnt(VID_MOD_OURS))
+	ASSERT_EQ(0, self->w.refcnt)
 		TH_LOG("someone else uses %s", VID_MOD_OURS);
 }
 
 FIXTURE_TEARDOWN(module2)
 {
-	char problem[512];
-
 	vid_free(self->mem, NPAGES * P);
-	if (self->kmsg < 0)
+	if (self->w.kmsg < 0)
 		return;
-	VID_EXPECT_ACCT(&self->base);
-	EXPECT_EQ(0, vid_kmsg_problems(self->kmsg, problem, sizeof(problem)))
-		TH_LOG("kernel log: %s", problem);
-	close(self->kmsg);
+	VID_EXPECT_ACCT(&self->w.base);
 	/* Leave the modules as the next test expects them. */
-	EXPECT_EQ(0, vid_modules_setup(NULL));
+	if (watch_end(_metadata, &self->w))
+		EXPECT_EQ(0, vid_modules_setup(NULL));
 }
 
 /*
@@ -537,7 +551,7 @@ TEST_F(module2, unload_after_exits)
 	exit_with_everything(_metadata, true, false);
 	exit_with_everything(_metadata, true, true);
 	exit_with_everything(_metadata, false, true);
-	VID_EXPECT_ACCT(&self->base);
+	VID_EXPECT_ACCT(&self->w.base);
 	ASSERT_EQ(0, vid_module_refcnt(VID_MOD_OURS));
 
 	VID_ASSERT_OK(vid_module_remove(VID_MOD_OURS, false));
@@ -585,34 +599,22 @@ TEST_F_TIMEOUT(module2, reload_100, 120)
 /* ---------------------------------------------------------------------- */
 
 FIXTURE(proc) {
-	int kmsg;
-	struct vid_acct base;
-	long refcnt;
+	struct watch w;
 };
 
 FIXTURE_SETUP(proc)
 {
-	self->kmsg = -1;
+	self->w.kmsg = -1;
 	if (!vid_emu_prepare(_metadata))
 		return;
 	if (intree_under_lockdep())
 		SKIP(return, "in-tree type1 with the test device under lockdep");
-	self->kmsg = vid_kmsg_open();
-	ASSERT_LE(0, self->kmsg);
-	VID_ASSERT_OK(vid_acct_read(&self->base));
-	self->refcnt = vid_module_refcnt(vid_backend_module());
-	ASSERT_LE(0, self->refcnt);
+	watch_start(_metadata, &self->w);
 }
 
 FIXTURE_TEARDOWN(proc)
 {
-	char problem[512];
-
-	if (self->kmsg < 0)
-		return;
-	EXPECT_EQ(0, vid_kmsg_problems(self->kmsg, problem, sizeof(problem)))
-		TH_LOG("kernel log: %s", problem);
-	close(self->kmsg);
+	watch_end(_metadata, &self->w);
 }
 
 /*
@@ -715,7 +717,7 @@ TEST_F(proc, container_passed)
 
 	/* The owner alive: its memory is charged to it, not to us. */
 	EXPECT_EQ(NMAPS * NPAGES * P / 1024, vid_proc_status_kb(pid, "VmLck"));
-	EXPECT_EQ(self->base.vmlck_kb, vid_vmlck_kb());
+	EXPECT_EQ(self->w.base.vmlck_kb, vid_vmlck_kb());
 	/*
 	 * edu never pins: every mapped page is dirty, in this report and
 	 * in every one that follows, whatever the device does.
@@ -724,7 +726,7 @@ TEST_F(proc, container_passed)
 	/* Pins through the owner's memory work from here ... */
 	VID_ASSERT_OK(vid_emu_pin(b.dev, map_iova(1), 2, PIN_RW, NULL));
 	EXPECT_EQ(14, dev_pins(b.dev));
-	EXPECT_EQ(self->base.vmlck_kb, vid_vmlck_kb());
+	EXPECT_EQ(self->w.base.vmlck_kb, vid_vmlck_kb());
 	/* ... and so do the device's accesses through its pins ... */
 	memset(data, 0x77, sizeof(data));
 	VID_ASSERT_OK(vid_emu_rw(b.dev, map_iova(1) + 40, data, sizeof(data),
@@ -735,7 +737,7 @@ TEST_F(proc, container_passed)
 	/* Our own memory is charged to us. */
 	VID_ASSERT_OK(vid_map(b.container, OWN_IOVA, own, NPAGES * P,
 			      VID_MAP_RW));
-	EXPECT_EQ(self->base.vmlck_kb + NPAGES * P / 1024, vid_vmlck_kb());
+	EXPECT_EQ(self->w.base.vmlck_kb + NPAGES * P / 1024, vid_vmlck_kb());
 	VID_ASSERT_OK(vid_emu_pin(b.dev, OWN_IOVA, 1, PIN_RW, NULL));
 	VID_ASSERT_OK(vid_emu_rw(b.dev, OWN_IOVA + 8, data, sizeof(data),
 				 VID_EMU_RW_WRITE));
@@ -749,7 +751,7 @@ TEST_F(proc, container_passed)
 	ASSERT_EQ(1, write(sv[0], "x", 1));
 	EXPECT_EQ(0, reap(pid));
 	close(sv[0]);
-	EXPECT_EQ(self->base.vmlck_kb + NPAGES * P / 1024, vid_vmlck_kb());
+	EXPECT_EQ(self->w.base.vmlck_kb + NPAGES * P / 1024, vid_vmlck_kb());
 
 	/* New pins of the dead owner's memory, and dma_rw, fail ... */
 	VID_ASSERT_ERR(ENODEV, vid_emu_pin(b.dev, map_iova(1) + 8 * P, 1,
@@ -773,11 +775,11 @@ TEST_F(proc, container_passed)
 		EXPECT_EQ(NPAGES * P, got);
 	}
 	lck = vid_vmlck_kb();
-	EXPECT_EQ(self->base.vmlck_kb + NPAGES * P / 1024, lck);
+	EXPECT_EQ(self->w.base.vmlck_kb + NPAGES * P / 1024, lck);
 	EXPECT_EQ(1, dev_pins(b.dev));	/* our own page */
 	both_close(&b);
 	vid_free(own, NPAGES * P);
-	check_released(_metadata, &self->base, self->refcnt);
+	check_released(_metadata, &self->w.base, self->w.refcnt);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -872,7 +874,7 @@ static void fork_while_tracking(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, dev_pins(b.dev));
 	both_close(&b);
 	vid_free(mem, NMAPS * NPAGES * P);
-	check_released(_metadata, &self->base, self->refcnt);
+	check_released(_metadata, &self->w.base, self->w.refcnt);
 }
 
 TEST_F(proc, fork_while_tracking_edu)
