@@ -85,6 +85,39 @@ TEST_F(container, set_iommu_bogus_type)
 	ASSERT_EQ(ref0 + 1, vid_module_refcnt(mod));
 }
 
+/*
+ * VFIO_UNMAP_ALL is an extension every type1 driver announces but no
+ * IOMMU type: the core (6.12 container.c, vfio_ioctl_set_iommu()) asks
+ * each driver CHECK_EXTENSION(arg), gets 1, calls open(arg), which refuses
+ * it, puts the module and tries the next driver. The last refusal's errno
+ * reaches user space: EINVAL, from this backend and in-tree alike. The
+ * container stays unset and usable: TYPE1v2 is set afterwards and maps.
+ */
+TEST_F(container, set_iommu_extension_not_a_type)
+{
+	const char *mod = vid_backend_module();
+	long ref0 = vid_module_refcnt(mod);
+	int c = self->ctx.container;
+	void *buf;
+
+	ASSERT_LE(0, ref0);
+	ASSERT_EQ(1, xioctl(c, VFIO_CHECK_EXTENSION, VFIO_UNMAP_ALL));
+	ASSERT_EQ(-EINVAL, xioctl(c, VFIO_SET_IOMMU, VFIO_UNMAP_ALL));
+	ASSERT_EQ(ref0, vid_module_refcnt(mod));
+	/* Still no driver: GET_INFO is the core's EINVAL, not a backend's. */
+	ASSERT_EQ(-EINVAL, xioctl(c, VFIO_IOMMU_GET_INFO, 0));
+
+	ASSERT_EQ(0, xioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
+	ASSERT_EQ(ref0 + 1, vid_module_refcnt(mod));
+	buf = vid_alloc(2 * VID_PAGE, 0x5a);
+	ASSERT_NE(NULL, buf);
+	VID_ASSERT_OK(vid_map(c, 0x100000, buf, 2 * VID_PAGE, VID_MAP_RW));
+	/* A v2 container: an unmap cutting the mapping is refused. */
+	VID_ASSERT_ERR(EINVAL, vid_unmap(c, 0x100000, VID_PAGE, NULL));
+	VID_ASSERT_UNMAP(c, 0x100000, 2 * VID_PAGE, 2 * VID_PAGE);
+	vid_free(buf, 2 * VID_PAGE);
+}
+
 /* A container gets one IOMMU driver; a second SET_IOMMU is EINVAL. */
 TEST_F(container, set_iommu_twice)
 {
