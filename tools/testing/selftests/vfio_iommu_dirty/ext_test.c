@@ -743,4 +743,176 @@ TEST_F(ext, vaddr_update_cap_ipc_lock)
 	EXPECT_EQ(0, owner_stop(o));
 }
 
+/*
+ * The vaddr update on a v1 (VFIO_TYPE1_IOMMU) container. v1 keeps its
+ * historical unmap rules for the invalidation too (6.12
+ * vfio_dma_do_unmap(): no bisection check, and the walk stops at once
+ * when the first mapping of the range starts before it): a range covering
+ * a mapping's first IOVA takes the whole mapping, a range starting inside
+ * a mapping takes nothing at all, successfully.
+ */
+FIXTURE(ext_v1) {
+	struct vid_ctx ctx;
+	struct vid_acct base;
+	char *mem;
+};
+
+FIXTURE_SETUP(ext_v1)
+{
+	vid_ctx_init(&self->ctx);
+	self->mem = NULL;
+	if (!vid_prepare(_metadata))
+		return;
+	VID_ASSERT_OK(vid_acct_read(&self->base));
+	VID_ASSERT_OK(vid_ctx_open(&self->ctx, VFIO_TYPE1_IOMMU));
+	self->mem = vid_alloc(NPAGES * VID_PAGE, 0x3d);
+	ASSERT_NE(NULL, self->mem);
+}
+
+FIXTURE_TEARDOWN(ext_v1)
+{
+	vid_ctx_close(&self->ctx);
+	if (self->mem)
+		vid_free(self->mem, NPAGES * VID_PAGE);
+	VID_EXPECT_ACCT(&self->base);
+}
+
+/*
+ * UNMAP_FLAG_VADDR of pages [first, first + n) of map_pages()' layout;
+ * *got gets the bytes reported.
+ */
+static int invalidate_pages(struct vid_ctx *ctx, int first, int n,
+			    uint64_t *got)
+{
+	return vid_unmap_raw(ctx->container, UNMAP_SZ,
+			     VFIO_DMA_UNMAP_FLAG_VADDR,
+			     0x100000 + first * VID_PAGE, n * VID_PAGE, got);
+}
+
+/*
+ * MAP_FLAG_VADDR of the mapping of pages [first, first + n), at the same
+ * memory: 0 only if that mapping's vaddr was invalid, and then it is
+ * valid again.
+ */
+static int set_vaddr_pages(struct vid_ctx *ctx, char *mem, int first, int n)
+{
+	return vid_map_raw(ctx->container, MAP_SZ, VFIO_DMA_MAP_FLAG_VADDR,
+			   (uintptr_t)(mem + first * VID_PAGE),
+			   0x100000 + first * VID_PAGE, n * VID_PAGE);
+}
+
+/*
+ * Ranges covering whole mappings invalidate them, a range covering only
+ * a mapping's first page invalidates all of it and reports its size (v2
+ * would refuse the cut), nothing is unpinned or uncharged, and setting
+ * the vaddrs makes every mapping valid again.
+ */
+TEST_F(ext_v1, vaddr_invalidate_whole_mappings)
+{
+	struct vid_ctx *ctx = &self->ctx;
+	struct vid_acct mapped;
+	uint64_t got;
+
+	VID_ASSERT_OK(map_pages(ctx, self->mem, 0, 2));
+	VID_ASSERT_OK(map_pages(ctx, self->mem, 2, 1));
+	VID_ASSERT_OK(map_pages(ctx, self->mem, 4, 2));
+	VID_ASSERT_OK(vid_acct_read(&mapped));
+
+	VID_ASSERT_OK(invalidate_pages(ctx, 0, 3, &got));
+	ASSERT_EQ(3 * VID_PAGE, got);
+	expect_state(_metadata, "vaddr_invalid", 2);
+	/* The third mapping is outside the range: still valid. */
+	VID_ASSERT_ERR(EINVAL, set_vaddr_pages(ctx, self->mem, 4, 2));
+
+	VID_ASSERT_OK(invalidate_pages(ctx, 4, 1, &got));
+	ASSERT_EQ(2 * VID_PAGE, got);
+	expect_state(_metadata, "vaddr_invalid", 3);
+	vid_check_acct(_metadata, &mapped, true);
+	/* Still mapped. */
+	VID_ASSERT_ERR(EEXIST, map_pages(ctx, self->mem, 5, 1));
+
+	VID_ASSERT_OK(set_vaddr_pages(ctx, self->mem, 0, 2));
+	VID_ASSERT_OK(set_vaddr_pages(ctx, self->mem, 2, 1));
+	VID_ASSERT_OK(set_vaddr_pages(ctx, self->mem, 4, 2));
+	expect_state(_metadata, "vaddr_invalid", 0);
+	vid_check_acct(_metadata, &mapped, true);
+	VID_ASSERT_UNMAP(ctx->container, 0x100000, NPAGES * VID_PAGE,
+			 5 * VID_PAGE);
+}
+
+/*
+ * A range starting inside a mapping: success with 0 bytes, and no
+ * mapping is invalidated, not even one lying wholly inside the range
+ * after the first; nor is an invalid one there an error.
+ */
+TEST_F(ext_v1, vaddr_range_starting_inside)
+{
+	struct vid_ctx *ctx = &self->ctx;
+	struct vid_acct mapped;
+	uint64_t got;
+
+	VID_ASSERT_OK(map_pages(ctx, self->mem, 0, 2));
+	VID_ASSERT_OK(map_pages(ctx, self->mem, 2, 1));
+	VID_ASSERT_OK(vid_acct_read(&mapped));
+
+	VID_ASSERT_OK(invalidate_pages(ctx, 1, 2, &got));
+	ASSERT_EQ(0, got);
+	VID_ASSERT_OK(invalidate_pages(ctx, 1, 1, &got));
+	ASSERT_EQ(0, got);
+	expect_state(_metadata, "vaddr_invalid", 0);
+	/* Both are valid: setting a vaddr is refused. */
+	VID_ASSERT_ERR(EINVAL, set_vaddr_pages(ctx, self->mem, 0, 2));
+	VID_ASSERT_ERR(EINVAL, set_vaddr_pages(ctx, self->mem, 2, 1));
+	vid_check_acct(_metadata, &mapped, true);
+
+	/* The walk stops before it meets the invalid second mapping. */
+	VID_ASSERT_OK(invalidate_pages(ctx, 2, 1, &got));
+	ASSERT_EQ(VID_PAGE, got);
+	VID_ASSERT_OK(invalidate_pages(ctx, 1, 2, &got));
+	ASSERT_EQ(0, got);
+	expect_state(_metadata, "vaddr_invalid", 1);
+	VID_ASSERT_ERR(EINVAL, set_vaddr_pages(ctx, self->mem, 0, 2));
+	VID_ASSERT_OK(set_vaddr_pages(ctx, self->mem, 2, 1));
+	expect_state(_metadata, "vaddr_invalid", 0);
+	VID_ASSERT_UNMAP(ctx->container, 0x100000, 3 * VID_PAGE,
+			 3 * VID_PAGE);
+}
+
+/*
+ * An invalid mapping inside the range: EINVAL, and the mappings this call
+ * had invalidated before it are valid again (the first), those after it
+ * were never touched (the third), the invalid one stays invalid. The
+ * same range then invalidates all three.
+ */
+TEST_F(ext_v1, vaddr_invalid_in_range)
+{
+	struct vid_ctx *ctx = &self->ctx;
+	struct vid_acct mapped;
+	uint64_t got;
+
+	VID_ASSERT_OK(map_pages(ctx, self->mem, 0, 1));
+	VID_ASSERT_OK(map_pages(ctx, self->mem, 2, 1));
+	VID_ASSERT_OK(map_pages(ctx, self->mem, 4, 1));
+	VID_ASSERT_OK(vid_acct_read(&mapped));
+	VID_ASSERT_OK(invalidate_pages(ctx, 2, 1, &got));
+	ASSERT_EQ(VID_PAGE, got);
+
+	VID_ASSERT_ERR(EINVAL, invalidate_pages(ctx, 0, 6, &got));
+	expect_state(_metadata, "vaddr_invalid", 1);
+	VID_ASSERT_ERR(EINVAL, set_vaddr_pages(ctx, self->mem, 0, 1));
+	VID_ASSERT_ERR(EINVAL, set_vaddr_pages(ctx, self->mem, 4, 1));
+	VID_ASSERT_OK(set_vaddr_pages(ctx, self->mem, 2, 1));
+	expect_state(_metadata, "vaddr_invalid", 0);
+	vid_check_acct(_metadata, &mapped, true);
+
+	VID_ASSERT_OK(invalidate_pages(ctx, 0, 6, &got));
+	ASSERT_EQ(3 * VID_PAGE, got);
+	expect_state(_metadata, "vaddr_invalid", 3);
+	VID_ASSERT_OK(set_vaddr_pages(ctx, self->mem, 0, 1));
+	VID_ASSERT_OK(set_vaddr_pages(ctx, self->mem, 2, 1));
+	VID_ASSERT_OK(set_vaddr_pages(ctx, self->mem, 4, 1));
+	VID_ASSERT_UNMAP(ctx->container, 0x100000, 6 * VID_PAGE,
+			 3 * VID_PAGE);
+}
+
 TEST_HARNESS_MAIN
