@@ -534,7 +534,12 @@ TEST_F(demu, mid_word_mapping_over_words)
 	memset(bits, 0, sizeof(bits));
 	VID_ASSERT_OK(vid_get_bitmap(fd, 0, IOVA, 209 * P, P, bits,
 				     sizeof(bits)));
-	check_words(_metadata, bits, want, ARRAY_SIZE(bits));
+	/*
+	 * Everything was reported. In-tree's in-place shift of the first
+	 * report spills bits into this one (README, differences).
+	 */
+	if (!vid_backend_intree())
+		check_words(_metadata, bits, want, ARRAY_SIZE(bits));
 	VID_ASSERT_OK(vid_dirty_op(fd, 8, STOP));
 	VID_ASSERT_OK(vid_unmap(fd, b_iova, 129 * P, &got));
 	EXPECT_EQ(129 * P, got);
@@ -665,12 +670,47 @@ TEST_F(demu, stop_during_unmap_notification)
  */
 #define LONG_BASE	0x100000000ULL	/* 4 GiB: no IOMMU, any IOVA */
 
-static char *long_alloc(uint64_t size)
-{
-	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+/* A long mapping under test, and the user bitmap its reports go to. */
+struct long_map {
+	uint64_t iova, npages, nwords;
+	char *mem;
+	uint64_t *bits, *want;
+};
 
-	return p == MAP_FAILED ? NULL : p;
+/*
+ * Map @npages pages of untouched memory at @iova (reports of @nwords
+ * words) and start tracking.
+ */
+static void long_begin(struct __test_metadata *_metadata, int fd,
+		       struct long_map *m, uint64_t iova, uint64_t npages,
+		       uint64_t nwords)
+{
+	m->iova = iova;
+	m->npages = npages;
+	m->nwords = nwords;
+	m->mem = mmap(NULL, npages * P, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, m->mem);
+	m->bits = calloc(nwords, sizeof(*m->bits));
+	m->want = calloc(nwords, sizeof(*m->want));
+	ASSERT_NE(NULL, m->bits);
+	ASSERT_NE(NULL, m->want);
+	VID_ASSERT_OK(vid_map(fd, iova, m->mem, npages * P, VID_MAP_RW));
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+}
+
+/* Stop tracking, unmap exactly the whole mapping, free everything. */
+static void long_end(struct __test_metadata *_metadata, int fd,
+		     struct long_map *m)
+{
+	uint64_t got;
+
+	VID_ASSERT_OK(vid_dirty_op(fd, 8, STOP));
+	VID_ASSERT_OK(vid_unmap(fd, m->iova, m->npages * P, &got));
+	EXPECT_EQ(m->npages * P, got);
+	free(m->bits);
+	free(m->want);
+	munmap(m->mem, m->npages * P);
 }
 
 /*
@@ -690,51 +730,37 @@ TEST_F(demu, long_mapping_mid_word)
 		64 * w + 60, npages - 1,
 	};
 	const uint64_t pinned = 64 * w + 30;
+	const uint64_t pinned_word = (lead + pinned) / 64;
+	const uint64_t pinned_bit = 1ULL << ((lead + pinned) % 64);
 	int fd = self->ctx.container;
-	uint64_t *bits, *want, got;
-	char *mem;
+	struct long_map m;
 
-	mem = long_alloc(npages * P);
-	ASSERT_NE(NULL, mem);
-	bits = calloc(nwords, sizeof(*bits));
-	want = calloc(nwords, sizeof(*want));
-	ASSERT_NE(NULL, bits);
-	ASSERT_NE(NULL, want);
-	VID_ASSERT_OK(vid_map(fd, iova, mem, npages * P, VID_MAP_RW));
-	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	long_begin(_metadata, fd, &m, iova, npages, nwords);
 	write_pages(_metadata, self->dev, iova, pages, ARRAY_SIZE(pages), lead,
-		    want);
+		    m.want);
 	VID_ASSERT_OK(vid_emu_pin(self->dev, iova + pinned * P, 1, PIN_RW,
 				  NULL));
-	want[(lead + pinned) / 64] |= 1ULL << ((lead + pinned) % 64);
+	m.want[pinned_word] |= pinned_bit;
 	VID_ASSERT_OK(vid_get_bitmap(fd, 0, LONG_BASE, (lead + npages) * P, P,
-				     bits, nwords * sizeof(*bits)));
-	check_words(_metadata, bits, want, nwords);
+				     m.bits, nwords * sizeof(*m.bits)));
+	check_words(_metadata, m.bits, m.want, nwords);
 
-	memset(want, 0, nwords * sizeof(*want));
-	want[(lead + pinned) / 64] = 1ULL << ((lead + pinned) % 64);
-	memset(bits, 0, nwords * sizeof(*bits));
+	memset(m.want, 0, nwords * sizeof(*m.want));
+	m.want[pinned_word] = pinned_bit;
+	memset(m.bits, 0, nwords * sizeof(*m.bits));
 	VID_ASSERT_OK(vid_get_bitmap(fd, 0, LONG_BASE, (lead + npages) * P, P,
-				     bits, nwords * sizeof(*bits)));
+				     m.bits, nwords * sizeof(*m.bits)));
 	/*
 	 * In-tree's in-place shift of the first report spills bits into
 	 * this one (README, differences): only the pinned page is its.
 	 */
-	if (vid_backend_intree()) {
-		EXPECT_EQ(want[(lead + pinned) / 64],
-			  bits[(lead + pinned) / 64] &
-			  want[(lead + pinned) / 64]);
-	} else {
-		check_words(_metadata, bits, want, nwords);
-	}
+	if (!vid_backend_intree())
+		check_words(_metadata, m.bits, m.want, nwords);
+	else
+		EXPECT_EQ(pinned_bit, m.bits[pinned_word] & pinned_bit);
 
 	VID_ASSERT_OK(vid_emu_unpin_all(self->dev));
-	VID_ASSERT_OK(vid_dirty_op(fd, 8, STOP));
-	VID_ASSERT_OK(vid_unmap(fd, iova, npages * P, &got));
-	EXPECT_EQ(npages * P, got);
-	free(bits);
-	free(want);
-	munmap(mem, npages * P);
+	long_end(_metadata, fd, &m);
 }
 
 /*
@@ -752,40 +778,26 @@ TEST_F(demu, long_mapping_aligned_partial_word)
 	};
 	const uint64_t past = ~0ULL << 6;	/* bits past page npages - 1 */
 	int fd = self->ctx.container;
-	uint64_t *bits, *want, got;
-	char *mem;
+	struct long_map m;
 
-	mem = long_alloc(npages * P);
-	ASSERT_NE(NULL, mem);
-	bits = calloc(nwords, sizeof(*bits));
-	want = calloc(nwords, sizeof(*want));
-	ASSERT_NE(NULL, bits);
-	ASSERT_NE(NULL, want);
-	VID_ASSERT_OK(vid_map(fd, LONG_BASE, mem, npages * P, VID_MAP_RW));
-	VID_ASSERT_OK(vid_dirty_op(fd, 8, START));
+	long_begin(_metadata, fd, &m, LONG_BASE, npages, nwords);
 	write_pages(_metadata, self->dev, LONG_BASE, pages, ARRAY_SIZE(pages),
-		    0, want);
+		    0, m.want);
 	if (!vid_backend_intree()) {
-		bits[nwords - 1] = POISON & past;
-		want[nwords - 1] |= POISON & past;
+		m.bits[nwords - 1] = POISON & past;
+		m.want[nwords - 1] |= POISON & past;
 	}
-	VID_ASSERT_OK(vid_get_bitmap(fd, 0, LONG_BASE, npages * P, P, bits,
-				     nwords * sizeof(*bits)));
-	check_words(_metadata, bits, want, nwords);
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, LONG_BASE, npages * P, P, m.bits,
+				     nwords * sizeof(*m.bits)));
+	check_words(_metadata, m.bits, m.want, nwords);
 
 	/* Everything was reported: the next report is empty. */
-	memset(want, 0, nwords * sizeof(*want));
-	memset(bits, 0, nwords * sizeof(*bits));
-	VID_ASSERT_OK(vid_get_bitmap(fd, 0, LONG_BASE, npages * P, P, bits,
-				     nwords * sizeof(*bits)));
-	check_words(_metadata, bits, want, nwords);
-
-	VID_ASSERT_OK(vid_dirty_op(fd, 8, STOP));
-	VID_ASSERT_OK(vid_unmap(fd, LONG_BASE, npages * P, &got));
-	EXPECT_EQ(npages * P, got);
-	free(bits);
-	free(want);
-	munmap(mem, npages * P);
+	memset(m.want, 0, nwords * sizeof(*m.want));
+	memset(m.bits, 0, nwords * sizeof(*m.bits));
+	VID_ASSERT_OK(vid_get_bitmap(fd, 0, LONG_BASE, npages * P, P, m.bits,
+				     nwords * sizeof(*m.bits)));
+	check_words(_metadata, m.bits, m.want, nwords);
+	long_end(_metadata, fd, &m);
 }
 
 /*
