@@ -6,6 +6,16 @@
  * disable_hugepages=1 forces page-sized IOMMU pages. Accounting stays
  * exact.
  *
+ * Layouts the pinning and unmapping code of vid_pin.c must get exactly
+ * right (check_layout(): this module's counts against a model of the IOMMU
+ * core's page split over the frames pagemap shows, locked_vm, the pins):
+ * a 1 GiB hugetlb page (a 1 GiB IOMMU page; skipped unless one was
+ * reserved at boot), THP cut at both ends of the mapping, THP at an IOVA
+ * off a block, THP with one page replaced, a shared hugetlb block mapped
+ * twice in a row (the folio's next pages sit in the pinning batch right
+ * after its end), and pages no two of which are physically contiguous
+ * (every page a run: the unmap's batches of runs fill exactly).
+ *
  * A block is what a page table entry one level above the page maps: 2 MiB
  * with 4 KiB pages (x86-64, arm64), 32 MiB with arm64's 16 KiB pages; the
  * transparent huge page, the default hugetlbfs page and the IOMMU's block
@@ -427,7 +437,7 @@ static void check_leaf(struct __test_metadata *_metadata,
 		  pte & (VTD_PTE_READ | VTD_PTE_WRITE))
 		TH_LOG("IOVA 0x%llx: entry 0x%llx", (unsigned long long)iova,
 		       pte);
-	ASSERT_EQ(size == VTD_2M ? VTD_PTE_LARGE : 0, pte & VTD_PTE_LARGE)
+	ASSERT_EQ(size > VTD_4K ? VTD_PTE_LARGE : 0, pte & VTD_PTE_LARGE)
 		TH_LOG("IOVA 0x%llx: entry 0x%llx", (unsigned long long)iova,
 		       pte);
 }
@@ -524,6 +534,207 @@ static void check_vtd_empty(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, t.nr) TH_LOG("first leaf at IOVA 0x%llx",
 				  (unsigned long long)t.leaf[0].iova);
 	free(t.leaf);
+}
+
+/* The IOMMU page sizes counted: the CPU's page, its block, the next level. */
+static uint64_t level_size(int level)
+{
+	uint64_t size = VID_PAGE;
+
+	while (level--)
+		size *= VID_PAGE / 8;
+	return size;
+}
+
+/* The pool of hugetlb pages of the next level's size (1 GiB on x86-64). */
+static const char *gig_pool(char *buf, size_t len)
+{
+	snprintf(buf, len, "/sys/kernel/mm/hugepages/hugepages-%llukB/nr_hugepages",
+		 (unsigned long long)(level_size(2) >> 10));
+	return buf;
+}
+
+/* IOMMU pages of each size (level_size()) a layout asks for. */
+struct layout {
+	long pages[3];
+};
+
+/*
+ * The leaves the IOMMU core hands the driver for the @n pages at @iova
+ * whose page frames are @pfn: each run of physically contiguous pages
+ * (each page alone with disable_hugepages) is mapped with one iommu_map(),
+ * which takes, page after page, the largest size that the IOVA and the
+ * address are both aligned to and that still fits (iommu_pgsize()). Every
+ * size of level_size() is offered (VT-d and an SMMU with the CPU's
+ * granule). Counts them by size in @l and, if @leaf is not NULL, stores
+ * them there in IOVA order (at most @n). Returns how many.
+ */
+static size_t model_leaves(uint64_t iova, const uint64_t *pfn, size_t n,
+			   bool nohuge, struct layout *l, struct vtd_leaf *leaf)
+{
+	size_t i = 0, j, nr = 0;
+	int lvl;
+
+	memset(l, 0, sizeof(*l));
+	while (i < n) {
+		uint64_t va = iova + i * VID_PAGE, pa = pfn[i] * VID_PAGE;
+		uint64_t left;
+
+		for (j = i + 1; !nohuge && j < n && pfn[j] == pfn[j - 1] + 1;)
+			j++;
+		left = (j - i) * VID_PAGE;
+		while (left) {
+			for (lvl = 2; lvl > 0; lvl--)
+				if (left >= level_size(lvl) &&
+				    !((va | pa) & (level_size(lvl) - 1)))
+					break;
+			if (leaf) {
+				leaf[nr].iova = va;
+				leaf[nr].size = level_size(lvl);
+				leaf[nr].pte = pa / VID_PAGE;
+			}
+			nr++;
+			l->pages[lvl]++;
+			va += level_size(lvl);
+			pa += level_size(lvl);
+			left -= level_size(lvl);
+		}
+		i = j;
+	}
+	return nr;
+}
+
+/*
+ * edu reads 2 KiB at offset @src of the mapping at @iova and writes them
+ * back at offset @dst: both must then hold the bytes the CPU sees at @src.
+ */
+static void edu_copy(struct __test_metadata *_metadata, struct vid_ctx *ctx,
+		     char *buf, uint64_t iova, long src, long dst)
+{
+	struct vid_edu edu;
+	int i;
+
+	ASSERT_GE(EDU_DMA_LIMIT, iova + src + 2048);
+	ASSERT_GE(EDU_DMA_LIMIT, iova + dst + 2048);
+	memset(buf + dst, 0, 2048);
+	VID_ASSERT_OK(vid_edu_open(ctx, &edu));
+	VID_ASSERT_OK(vid_edu_dma(&edu, iova + src, 0, 2048, false));
+	VID_ASSERT_OK(vid_edu_dma(&edu, iova + dst, 0, 2048, true));
+	for (i = 0; i < 2048; i++) {
+		ASSERT_EQ(buf[src + i], buf[dst + i])
+			TH_LOG("byte %d of the copy of offset 0x%lx", i, src);
+	}
+}
+
+/*
+ * Map @size bytes of @buf at @iova and check the IOMMU pages exactly: the
+ * layout pagemap shows must be @want (what the test built), this module's
+ * counts must be that layout's, and with @table (edu's VT-d table) the
+ * IOMMU driver's leaves must be the model's one by one, each at its page
+ * frame, readable and writable. With @dirty, tracking runs during the
+ * mapping and both GET_BITMAP and the unmap's bitmap must have exactly the
+ * mapping's pages set. With @dma, edu copies 2 KiB from offset dma[0] of
+ * the mapping to offset dma[1] (edu_copy()). After the unmap, locked_vm,
+ * the pins and the counts are back and the IOMMU table is empty again.
+ */
+static void check_layout(struct __test_metadata *_metadata,
+			 struct vid_ctx *ctx, char *buf, size_t size,
+			 uint64_t iova, const struct layout *want,
+			 const char *table, bool dirty, const long dma[2])
+{
+	const size_t npages = size / VID_PAGE;
+	const size_t nwords = (npages + 63) / 64;
+	uint64_t *pfn = calloc(npages, sizeof(*pfn));
+	uint64_t *bits = calloc(nwords + 1, sizeof(*bits));
+	struct vtd_leaf *leaf = calloc(npages, sizeof(*leaf));
+	long nohuge = read_bool(NO_HUGE_PARAM);
+	struct vid_acct before, after;
+	uint64_t got;
+	struct layout l;
+	char key[32];
+	size_t nr, k;
+	int lvl, ret;
+
+	ASSERT_NE(NULL, pfn);
+	ASSERT_NE(NULL, bits);
+	ASSERT_NE(NULL, leaf);
+	ASSERT_LE(0, nohuge);
+	VID_ASSERT_OK(vid_acct_read(&before));
+	if (table)
+		check_vtd_empty(_metadata, table);
+	VID_ASSERT_OK(vid_map(ctx->container, iova, buf, size, VID_MAP_RW));
+	ASSERT_EQ(before.vmlck_kb + (long)(size >> 10), vid_vmlck_kb());
+
+	ret = page_frames(buf, npages, pfn);
+	ASSERT_EQ(0, ret) TH_LOG("pagemap: %s", strerror(-ret));
+	nr = model_leaves(iova, pfn, npages, nohuge, &l, leaf);
+	for (lvl = 0; lvl < 3; lvl++) {
+		pages_key(level_size(lvl), key, sizeof(key));
+		ASSERT_EQ(want->pages[lvl], l.pages[lvl])
+			TH_LOG("the layout asks for %ld IOMMU pages of %s, not %ld",
+			       l.pages[lvl], key + 12, want->pages[lvl]);
+		ASSERT_EQ(l.pages[lvl], state_value(key)) TH_LOG("%s", key);
+	}
+	if (table) {
+		struct vtd_table t;
+
+		vtd_table(_metadata, table, &t);
+		ASSERT_EQ(nr, (size_t)t.nr)
+			TH_LOG("leaves in the IOMMU driver's table");
+		for (k = 0; k < nr; k++)
+			check_leaf(_metadata, &t.leaf[k], leaf[k].iova,
+				   leaf[k].size, leaf[k].pte);
+		free(t.leaf);
+	}
+	if (dma)
+		edu_copy(_metadata, ctx, buf, iova, dma[0], dma[1]);
+
+	if (dirty) {
+		VID_ASSERT_OK(vid_dirty_op(ctx->container, 8,
+					   VFIO_IOMMU_DIRTY_PAGES_FLAG_START));
+		VID_ASSERT_OK(vid_get_bitmap(ctx->container, 0, iova, size,
+					     VID_PAGE, bits, nwords * 8));
+		for (k = 0; k < nwords * 64; k++) {
+			ASSERT_EQ(k < npages, bits[k / 64] >> (k % 64) & 1)
+				TH_LOG("GET_BITMAP: bit %zu of %zu pages", k,
+				       npages);
+		}
+		memset(bits, 0, (nwords + 1) * sizeof(*bits));
+		VID_ASSERT_OK(vid_unmap_bitmap(ctx->container, 0, iova, size,
+					       VID_PAGE, bits, nwords * 8, &got));
+		ASSERT_EQ(size, got);
+		for (k = 0; k < (nwords + 1) * 64; k++) {
+			ASSERT_EQ(k < npages, bits[k / 64] >> (k % 64) & 1)
+				TH_LOG("unmap's bitmap: bit %zu of %zu pages",
+				       k, npages);
+		}
+		VID_ASSERT_OK(vid_dirty_op(ctx->container, 8,
+					   VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP));
+	} else {
+		VID_ASSERT_UNMAP(ctx->container, iova, size, size);
+	}
+	VID_ASSERT_OK(vid_acct_read(&after));
+	ASSERT_EQ(before.vmlck_kb, after.vmlck_kb);
+	ASSERT_EQ(before.pinned, after.pinned) TH_LOG("pinned pages");
+	for (lvl = 0; lvl < 3; lvl++) {
+		pages_key(level_size(lvl), key, sizeof(key));
+		ASSERT_EQ(0, state_value(key)) TH_LOG("%s", key);
+	}
+	if (table)
+		check_vtd_empty(_metadata, table);
+	free(leaf);
+	free(bits);
+	free(pfn);
+}
+
+/* A block-aligned IOVA for @size bytes (huge_iova()), asserted. */
+static uint64_t layout_iova(struct __test_metadata *_metadata, int container,
+			    uint64_t size)
+{
+	uint64_t iova = huge_iova(container, size);
+
+	ASSERT_NE(UINT64_MAX, iova) TH_LOG("no IOVA below 256 MiB");
+	return iova;
 }
 
 FIXTURE(huge) {
@@ -713,6 +924,266 @@ static void small_pages_case(struct __test_metadata *_metadata,
 	munmap(buf, BUF_SZ);
 }
 
+/*
+ * A hugetlb page of the next level's size (1 GiB with 4 KiB pages, a PUD)
+ * at an IOVA aligned to it: one IOMMU page of that size. Only a page
+ * reserved at boot is taken (hugepagesz=1G hugepages=1: make check's x86
+ * lanes boot so): one allocated at run time exists on some boots and not
+ * on others.
+ */
+static void gig_case(struct __test_metadata *_metadata, struct vid_ctx *ctx,
+		     bool table)
+{
+	const uint64_t gig = level_size(2);
+	const struct layout want = { .pages = { 0, 0, 1 } };
+	const long dma[2] = { BLOCK - 1024, 3 * BLOCK - 1024 };
+	char path[256], pool[128], *buf;
+	uint64_t iova = 0;
+	long i;
+
+	if (table && !vtd_table_path(_metadata, path, sizeof(path)))
+		return;
+	gig_pool(pool, sizeof(pool));
+	if (read_long(pool) < 1)
+		SKIP(return, "no %llu MiB hugetlb page reserved at boot (%s)",
+		     (unsigned long long)(gig >> 20), pool);
+	VID_ASSERT_OK(vid_iova_fit(ctx->container, &iova, gig, gig));
+	buf = mmap(NULL, gig, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+		   __builtin_ctzll(gig) << MAP_HUGE_SHIFT, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf) TH_LOG("mmap: %s", strerror(errno));
+	for (i = 0; i < 4 * (long)BLOCK; i++)
+		buf[i] = (char)(i * 7 + (i >> 12));
+	check_layout(_metadata, ctx, buf, gig, iova, &want,
+		     table ? path : NULL, false, dma);
+	munmap(buf, gig);
+}
+
+/* 4 blocks of THP, block-aligned; NULL (after SKIP) if there are none. */
+static char *thp_blocks(struct __test_metadata *_metadata)
+{
+	char *buf = thp_alloc(BUF_SZ);
+	long i;
+
+	if (!buf)
+		return NULL;
+	if (anon_huge_kb() < (long)(BUF_SZ >> 10)) {
+		munmap(buf, BUF_SZ);
+		SKIP(return NULL, "the kernel gave no transparent huge pages");
+	}
+	for (i = 0; i < (long)BUF_SZ; i += 64)
+		buf[i] = (char)(i >> 6);
+	return buf;
+}
+
+/*
+ * THP mapped from its second page to its next-to-last, at an IOVA with
+ * the same offset into a block: the first and last folios are cut, so
+ * their pages are page-sized IOMMU pages and only the two whole blocks
+ * are block-sized. Pinning starts in a folio's middle and its batches
+ * end one page into a folio; the unmap's walk starts off a block. The
+ * dirty bitmaps are exactly the mapping's pages.
+ */
+static void thp_mid_folio_case(struct __test_metadata *_metadata,
+			       struct vid_ctx *ctx, bool table)
+{
+	const long per_blk = BLOCK / VID_PAGE;
+	const struct layout want = { .pages = { 2 * (per_blk - 1), 2, 0 } };
+	const long dma[2] = { BLOCK - VID_PAGE - 1024,
+			      3 * BLOCK - VID_PAGE - 1024 };
+	uint64_t iova;
+	char path[256], *buf;
+
+	if (table && !vtd_table_path(_metadata, path, sizeof(path)))
+		return;
+	buf = thp_blocks(_metadata);
+	if (!buf)
+		return;
+	iova = layout_iova(_metadata, ctx->container, BUF_SZ) + VID_PAGE;
+	check_layout(_metadata, ctx, buf + VID_PAGE, BUF_SZ - 2 * VID_PAGE,
+		     iova, &want, table ? path : NULL, true, dma);
+	munmap(buf, BUF_SZ);
+}
+
+/*
+ * Three whole blocks of THP at an IOVA one page off a block: the IOVA and
+ * the address are never aligned together, so every IOMMU page is
+ * page-sized. (Three: with 32 MiB blocks, four and the page off do not
+ * fit below Arm's MSI window.)
+ */
+static void thp_iova_off_case(struct __test_metadata *_metadata,
+			      struct vid_ctx *ctx, bool table)
+{
+	const size_t size = BUF_SZ - BLOCK;
+	const struct layout want = { .pages = { size / VID_PAGE, 0, 0 } };
+	const long dma[2] = { BLOCK - 1024, 2 * BLOCK + 1024 };
+	uint64_t iova;
+	char path[256], *buf;
+
+	if (table && !vtd_table_path(_metadata, path, sizeof(path)))
+		return;
+	buf = thp_blocks(_metadata);
+	if (!buf)
+		return;
+	iova = layout_iova(_metadata, ctx->container, BUF_SZ) + VID_PAGE;
+	check_layout(_metadata, ctx, buf, size, iova, &want,
+		     table ? path : NULL, true, dma);
+	munmap(buf, BUF_SZ);
+}
+
+/*
+ * THP whose second block has one page in its middle replaced by a page
+ * of its own (MAP_FIXED splits the PMD; the folio stays whole): the
+ * folio's next page is not the next page of the mapping there, so that
+ * block is page-sized IOMMU pages and the device reads the new page's
+ * bytes, not the folio's.
+ */
+static void thp_replaced_case(struct __test_metadata *_metadata,
+			      struct vid_ctx *ctx, bool table)
+{
+	const long per_blk = BLOCK / VID_PAGE;
+	const long hole = BLOCK + per_blk / 2 * VID_PAGE;
+	const struct layout want = { .pages = { per_blk, 3, 0 } };
+	const long dma[2] = { hole + 1024, 3 * BLOCK + 1024 };
+	uint64_t iova;
+	char path[256], *buf, *page;
+	long i;
+
+	if (table && !vtd_table_path(_metadata, path, sizeof(path)))
+		return;
+	buf = thp_blocks(_metadata);
+	if (!buf)
+		return;
+	page = mmap(buf + hole, VID_PAGE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	ASSERT_EQ(buf + hole, page) TH_LOG("mmap: %s", strerror(errno));
+	for (i = 0; i < (long)VID_PAGE; i++)
+		page[i] = (char)(i ^ 0xa5);
+	iova = layout_iova(_metadata, ctx->container, BUF_SZ);
+	check_layout(_metadata, ctx, buf, BUF_SZ, iova, &want,
+		     table ? path : NULL, false, dma);
+	munmap(buf, BUF_SZ);
+}
+
+/*
+ * One shared hugetlb block mapped twice, back to back, mapped from its
+ * second page to the next-to-last page of its second view, at an IOVA
+ * with the same offset into a block. Each view is cut, so every IOMMU page
+ * is page-sized. The last pinning batch ends one page before the folio
+ * does, and the batch before it left the folio's next page at the very
+ * entry that follows: only the batch's end stops the folio there.
+ */
+static void hugetlb_twice_case(struct __test_metadata *_metadata,
+			       struct vid_ctx *ctx, long *nr_huge_saved,
+			       bool table)
+{
+	const long per_blk = BLOCK / VID_PAGE;
+	const struct layout want = { .pages = { 2 * (per_blk - 1), 0, 0 } };
+	const long dma[2] = { BLOCK - VID_PAGE - 1024, VID_PAGE };
+	char path[256], *raw, *view;
+	uint64_t iova;
+	long i;
+	int fd;
+
+	if (table && !vtd_table_path(_metadata, path, sizeof(path)))
+		return;
+	ASSERT_EQ((long)(BLOCK >> 10), hugetlb_kb())
+		TH_LOG("the default hugetlbfs page is not the block size");
+	*nr_huge_saved = read_long(HUGEPAGES);
+	ASSERT_LE(0, *nr_huge_saved);
+	VID_ASSERT_OK(write_str(HUGEPAGES, "8"));
+	fd = memfd_create("vid-twice", MFD_HUGETLB);
+	ASSERT_LE(0, fd) TH_LOG("memfd_create: %s", strerror(errno));
+	ASSERT_EQ(0, ftruncate(fd, BLOCK));
+	raw = mmap(NULL, 3 * BLOCK, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
+	ASSERT_NE(MAP_FAILED, raw);
+	view = (char *)(((uintptr_t)raw + BLOCK - 1) & ~(BLOCK - 1));
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(view + i * BLOCK,
+			  mmap(view + i * BLOCK, BLOCK, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_FIXED, fd, 0))
+			TH_LOG("mmap: %s", strerror(errno));
+	}
+	close(fd);
+	for (i = 0; i < (long)BLOCK; i++)
+		view[i] = (char)(i * 3 + (i >> 12));
+	ASSERT_EQ(view[5], view[BLOCK + 5]);
+	iova = layout_iova(_metadata, ctx->container, 2 * BLOCK) + VID_PAGE;
+	check_layout(_metadata, ctx, view + VID_PAGE,
+		     2 * BLOCK - 2 * VID_PAGE, iova, &want,
+		     table ? path : NULL, true, dma);
+	munmap(raw, 3 * BLOCK);
+}
+
+/* Runs the unmap queues under one IOTLB flush (VID_UNPIN_BATCH, vid_pin.c). */
+#define UNPIN_BATCH	256
+
+static const uint64_t *sort_frames;
+
+static int by_frame(const void *a, const void *b)
+{
+	uint64_t x = sort_frames[*(const long *)a];
+	uint64_t y = sort_frames[*(const long *)b];
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * 2 * UNPIN_BATCH small pages no two of which are physically next to each
+ * other where they are next to each other in memory: each is a run of
+ * its own, so the unmap fills its batch of runs exactly twice and its
+ * last flush finds the batch empty. Every pin and the charge go back.
+ */
+static void scattered_case(struct __test_metadata *_metadata,
+			   struct vid_ctx *ctx, bool table)
+{
+	const long n = 2 * UNPIN_BATCH, sz = n * VID_PAGE;
+	const struct layout want = { .pages = { n, 0, 0 } };
+	uint64_t pfn[2 * UNPIN_BATCH], iova;
+	long order[2 * UNPIN_BATCH], i, pos;
+	char path[256], *src, *dst;
+	int ret;
+
+	if (table && !vtd_table_path(_metadata, path, sizeof(path)))
+		return;
+	src = mmap(NULL, sz, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, src);
+	madvise(src, sz, MADV_NOHUGEPAGE);
+	for (i = 0; i < n; i++)
+		memset(src + i * VID_PAGE, (int)i, VID_PAGE);
+	ret = page_frames(src, n, pfn);
+	ASSERT_EQ(0, ret) TH_LOG("pagemap: %s", strerror(-ret));
+	for (i = 0; i < n; i++)
+		order[i] = i;
+	sort_frames = pfn;
+	qsort(order, n, sizeof(*order), by_frame);
+	/* Every other frame, then the ones between: never two in a row. */
+	dst = mmap(NULL, sz, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, dst);
+	for (i = 0; i < n; i++) {
+		pos = i < n / 2 ? 2 * i : 2 * (i - n / 2) + 1;
+		ASSERT_EQ(dst + i * VID_PAGE,
+			  mremap(src + order[pos] * VID_PAGE, VID_PAGE,
+				 VID_PAGE, MREMAP_MAYMOVE | MREMAP_FIXED,
+				 dst + i * VID_PAGE))
+			TH_LOG("mremap: %s", strerror(errno));
+	}
+	ret = page_frames(dst, n, pfn);
+	ASSERT_EQ(0, ret) TH_LOG("pagemap: %s", strerror(-ret));
+	for (i = 1; i < n; i++) {
+		ASSERT_NE(pfn[i - 1] + 1, pfn[i])
+			TH_LOG("pages %ld and %ld physically contiguous",
+			       i - 1, i);
+	}
+	iova = layout_iova(_metadata, ctx->container, sz);
+	check_layout(_metadata, ctx, dst, sz, iova, &want,
+		     table ? path : NULL, false, NULL);
+	munmap(dst, sz);
+	munmap(src, sz);
+}
+
 TEST_F(huge, thp_uses_block_pages)
 {
 	thp_case(_metadata, &self->ctx, false);
@@ -753,6 +1224,67 @@ TEST_F(huge, disable_hugepages_pages_in_iommu_table)
 TEST_F(huge, small_pages_in_iommu_table)
 {
 	small_pages_case(_metadata, &self->ctx, true);
+}
+
+TEST_F(huge, gig_page_uses_top_level_page)
+{
+	gig_case(_metadata, &self->ctx, false);
+}
+
+TEST_F(huge, thp_range_in_mid_folio)
+{
+	thp_mid_folio_case(_metadata, &self->ctx, false);
+}
+
+TEST_F(huge, thp_iova_off_block)
+{
+	thp_iova_off_case(_metadata, &self->ctx, false);
+}
+
+TEST_F(huge, thp_page_replaced)
+{
+	thp_replaced_case(_metadata, &self->ctx, false);
+}
+
+TEST_F(huge, hugetlb_mapped_twice)
+{
+	hugetlb_twice_case(_metadata, &self->ctx, &self->nr_huge_saved,
+			   false);
+}
+
+TEST_F(huge, scattered_pages_fill_unpin_batches)
+{
+	scattered_case(_metadata, &self->ctx, false);
+}
+
+TEST_F(huge, gig_page_in_iommu_table)
+{
+	gig_case(_metadata, &self->ctx, true);
+}
+
+TEST_F(huge, thp_range_in_mid_folio_in_iommu_table)
+{
+	thp_mid_folio_case(_metadata, &self->ctx, true);
+}
+
+TEST_F(huge, thp_iova_off_block_in_iommu_table)
+{
+	thp_iova_off_case(_metadata, &self->ctx, true);
+}
+
+TEST_F(huge, thp_page_replaced_in_iommu_table)
+{
+	thp_replaced_case(_metadata, &self->ctx, true);
+}
+
+TEST_F(huge, hugetlb_mapped_twice_in_iommu_table)
+{
+	hugetlb_twice_case(_metadata, &self->ctx, &self->nr_huge_saved, true);
+}
+
+TEST_F(huge, scattered_pages_in_iommu_table)
+{
+	scattered_case(_metadata, &self->ctx, true);
 }
 
 TEST_HARNESS_MAIN
