@@ -4,6 +4,15 @@
  *
  * Everything here is plain C and independent of the kselftest harness:
  * functions return 0 or a negative errno and the tests assert on that.
+ * Every program links all of them; each section below names its file:
+ *
+ *   vid_util.c     the environment, containers and groups, DMA mapping,
+ *                  dirty tracking, seeds and time, passing fds
+ *   vid_modules.c  the kernel modules (libkmod), the test device's
+ *                  module, this backend's debugfs view
+ *   vid_devices.c  the QEMU edu device, the emulated test device
+ *   vid_kmsg.c     the kernel log and the problems it reports
+ *   vid_proc.c     accounting (VmLck, pinned pages), other processes
  */
 #ifndef VID_UTIL_H
 #define VID_UTIL_H
@@ -41,7 +50,7 @@
 #define VID_UNMAP_MINSZ \
 	(offsetof(struct vfio_iommu_type1_dma_unmap, size) + sizeof(__u64))
 
-/* --- environment --------------------------------------------------- */
+/* --- environment: vid_util.c -------------------------------------- */
 
 /* True when VID_BACKEND=intree: run against in-tree vfio_iommu_type1. */
 bool vid_backend_intree(void);
@@ -63,7 +72,7 @@ int vid_edu_bdf_nth(unsigned int n, char *bdf, size_t len);
  */
 const char *vid_skip_reason(void);
 
-/* --- kernel modules (libkmod) ---------------------------------------- */
+/* --- kernel modules (libkmod): vid_modules.c ---------------------- */
 
 /*
  * Put the modules in the state the tests expect: vfio_iommu_type1 loaded,
@@ -87,7 +96,7 @@ int vid_module_load_ours(void);
  */
 int vid_module_reload_ours(const char *opts);
 
-/* --- containers and groups --------------------------------------------- */
+/* --- containers and groups: vid_util.c ---------------------------- */
 
 /* An open container with the edu group attached. */
 struct vid_ctx {
@@ -116,7 +125,7 @@ int vid_ctx_open(struct vid_ctx *ctx, int type);
 /* Close device, group and container (in that order); idempotent. */
 void vid_ctx_close(struct vid_ctx *ctx);
 
-/* --- DMA mapping ------------------------------------------------------- */
+/* --- DMA mapping: vid_util.c -------------------------------------- */
 
 /* VFIO_IOMMU_MAP_DMA; 0 or -errno. */
 int vid_map(int container, uint64_t iova, const void *vaddr, uint64_t size,
@@ -140,7 +149,7 @@ long vid_first_diff(const uint8_t *x, const uint8_t *y, size_t len);
 /* Index of the first byte of @p that is not @v, or -1. */
 long vid_first_not(const uint8_t *p, size_t len, uint8_t v);
 
-/* --- accounting -------------------------------------------------------- */
+/* --- accounting: vid_proc.c --------------------------------------- */
 
 /* VmLck of this process in kB, or -errno. */
 long vid_vmlck_kb(void);
@@ -155,7 +164,7 @@ struct vid_acct {
 /* Snapshot both counters; 0 or -errno. */
 int vid_acct_read(struct vid_acct *a);
 
-/* --- kernel log -------------------------------------------------------- */
+/* --- kernel log: vid_kmsg.c --------------------------------------- */
 
 /* Open /dev/kmsg for reading, positioned at its end; fd or -errno. */
 int vid_kmsg_open(void);
@@ -170,7 +179,7 @@ bool vid_kmsg_wait(int fd, const char *needle, int timeout_ms);
 #define VID_FAULT_BEGIN	"vid: expect-dmar-fault begin"
 #define VID_FAULT_END	"vid: expect-dmar-fault end"
 
-/* --- the QEMU edu device ----------------------------------------------- */
+/* --- the QEMU edu device: vid_devices.c --------------------------- */
 
 #define EDU_REG_ID		0x00
 #define EDU_REG_DMA_SRC		0x80
@@ -209,7 +218,7 @@ int vid_edu_write64(struct vid_edu *edu, uint64_t reg, uint64_t val);
 int vid_edu_dma(struct vid_edu *edu, uint64_t iova, uint64_t buf_off,
 		uint64_t count, bool to_ram);
 
-/* --- dirty page tracking -------------------------------------------------- */
+/* --- dirty page tracking: vid_util.c ------------------------------ */
 
 /* VFIO_IOMMU_DIRTY_PAGES with no range (START, STOP, bad flags); 0/-errno. */
 int vid_dirty_op(int container, uint32_t argsz, uint32_t flags);
@@ -225,7 +234,7 @@ int vid_unmap_bitmap(int container, uint32_t flags, uint64_t iova,
 		     uint64_t size, uint64_t pgsize, uint64_t *bits,
 		     uint64_t bytes, uint64_t *unmapped);
 
-/* --- the emulated test device (vid_emu/) -------------------------------- */
+/* --- the emulated test device (vid_emu/): vid_devices.c ----------- */
 
 #define VID_EMU_MOD		"vid_emu"
 #define VID_EMU_KO		"vid-emu.ko"
@@ -236,7 +245,7 @@ int vid_unmap_bitmap(int container, uint32_t flags, uint64_t iova,
 /*
  * Insert the test module from $VID_EMU_MODULE, by default vid-emu.ko in
  * the directory of the running program. 0 (also if it is loaded already)
- * or -errno.
+ * or -errno. (This and vid_emu_load_mig() are in vid_modules.c.)
  */
 int vid_emu_load(void);
 /*
@@ -286,7 +295,7 @@ struct vid_unmap_job {
 int vid_unmap_job_start(struct vid_unmap_job *job);
 int vid_unmap_job_join(struct vid_unmap_job *job);
 
-/* --- seeds, randomness, time --------------------------------------------- */
+/* --- seeds, randomness, time: vid_util.c -------------------------- */
 
 /*
  * The seed of a randomised test: $VID_SEED (decimal, or hex with 0x) when
@@ -310,7 +319,7 @@ bool vid_rng_chance(struct vid_rng *rng, unsigned int num, unsigned int den);
 /* CLOCK_MONOTONIC in milliseconds. */
 long long vid_now_ms(void);
 
-/* --- debugfs view of this backend ---------------------------------------- */
+/* --- debugfs view of this backend: vid_modules.c ------------------ */
 
 #define VID_DEBUGFS_ROOT	"/sys/kernel/debug/" VID_MOD_OURS
 
@@ -333,7 +342,7 @@ long long vid_debugfs_state(const char *key);
  */
 long vid_debugfs_read(const char *name);
 
-/* --- kernel log problems ------------------------------------------------- */
+/* --- kernel log problems: vid_kmsg.c ------------------------------ */
 
 /*
  * Read every kernel log record that arrived on @fd (from vid_kmsg_open())
@@ -344,7 +353,7 @@ long vid_debugfs_read(const char *name);
  */
 int vid_kmsg_problems(int fd, char *first, size_t len);
 
-/* --- other processes ---------------------------------------------------- */
+/* --- other processes: vid_proc.c ---------------------------------- */
 
 /*
  * The number after "@key:" on the first line of the text file @path that
@@ -358,7 +367,7 @@ int vid_file_key(const char *path, const char *key, long long *val);
  */
 long vid_proc_status_kb(int pid, const char *field);
 
-/* --- passing file descriptors ------------------------------------------- */
+/* --- passing file descriptors: vid_util.c ------------------------- */
 
 /* Send @fd over the unix socket @sock (SCM_RIGHTS); 0 or -errno. */
 int vid_send_fd(int sock, int fd);
