@@ -1645,7 +1645,18 @@ TEST_F(frames, pfnmap_read_only)
  */
 TEST(frames_arguments)
 {
+	static const struct {
+		unsigned int mode, frame;
+	} refused[] = {
+		{ VID_EMU_FRAMES_FAULT, 0 },
+		{ VID_EMU_FRAMES_SIGBUS, 3 },
+		{ VID_EMU_FRAMES_NOPAGE, 0 },
+		{ VID_EMU_FRAMES_RAM, 2 },
+		{ VID_EMU_FRAMES_DIRECT, 3 },
+		{ VID_EMU_FRAMES_DIRECT + 1, 1 },
+	};
 	struct vid_emu_frames info;
+	unsigned int i;
 	int fd;
 
 	if (!vid_emu_prepare(_metadata))
@@ -1655,18 +1666,23 @@ TEST(frames_arguments)
 				strerror(errno));
 	ASSERT_EQ(MAP_FAILED, mmap(NULL, 2 * P, PROT_READ, MAP_SHARED, fd, 0));
 	ASSERT_EQ(EINVAL, errno);
-	/* An ordinary frame is only mapped as it is; no fourth way. */
-	ASSERT_EQ(MAP_FAILED, mmap(NULL, P, PROT_READ, MAP_SHARED, fd,
-				   VID_EMU_FRAMES * P));
-	ASSERT_EQ(EINVAL, errno);
-	ASSERT_EQ(MAP_FAILED, mmap(NULL, P, PROT_READ, MAP_SHARED, fd,
-				   (VID_EMU_FRAMES_SIGBUS * VID_EMU_FRAMES + 3) *
-				   P));
-	ASSERT_EQ(EINVAL, errno);
-	ASSERT_EQ(MAP_FAILED, mmap(NULL, P, PROT_READ, MAP_SHARED, fd,
-				   (VID_EMU_FRAMES_SIGBUS + 1) * VID_EMU_FRAMES *
-				   P + P));
-	ASSERT_EQ(EINVAL, errno);
+	/*
+	 * An ordinary frame is mapped as it is or as RAM only, a reserved
+	 * frame never as RAM; no seventh way.
+	 */
+	for (i = 0; i < ARRAY_SIZE(refused); i++) {
+		off_t off = (off_t)(refused[i].mode * VID_EMU_FRAMES +
+				    refused[i].frame) * P;
+
+		errno = 0;
+		EXPECT_EQ(MAP_FAILED, mmap(NULL, P, PROT_READ, MAP_SHARED, fd,
+					   off))
+			TH_LOG("mode %u, frame %u", refused[i].mode,
+			       refused[i].frame);
+		EXPECT_EQ(EINVAL, errno)
+			TH_LOG("mode %u, frame %u", refused[i].mode,
+			       refused[i].frame);
+	}
 	ASSERT_EQ(MAP_FAILED, mmap(NULL, P, PROT_READ, MAP_PRIVATE, fd, 0));
 	ASSERT_EQ(EINVAL, errno);
 

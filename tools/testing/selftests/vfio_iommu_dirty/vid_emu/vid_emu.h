@@ -97,10 +97,10 @@ struct vid_emu_devset {
  * @last_unmap_iova: start of the last dma_unmap range.
  * @last_unmap_length: length of the last dma_unmap range.
  * @anomalies: backend answers that broke the pin_pages contract.
- * @gate_armed: the next dma_unmap callback waits (VID_EMU_GATE).
- * @gate_held: a callback is waiting at the gate.
- * @gate_wq: where the callback and VID_EMU_GATE wait for each other;
- *	the two flags are read there without @lock.
+ * @gate_armed: dma_unmap callbacks wait until it is cleared (VID_EMU_GATE).
+ * @gate_held: how many callbacks are waiting at the gate.
+ * @gate_wq: where the callbacks and VID_EMU_GATE wait for each other;
+ *	the two fields are read there without @lock.
  */
 struct vid_emu_dev {
 	struct vfio_device vdev;
@@ -114,7 +114,7 @@ struct vid_emu_dev {
 	u64 last_unmap_length;
 	u64 anomalies;
 	bool gate_armed;
-	bool gate_held;
+	unsigned int gate_held;
 	wait_queue_head_t gate_wq;
 };
 

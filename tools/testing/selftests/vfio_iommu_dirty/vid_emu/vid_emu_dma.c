@@ -491,14 +491,14 @@ void vid_emu_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
 	mutex_lock(&emu->lock);
 	if (emu->gate_armed) {
 		/* VID_EMU_GATE: let the test act while the backend waits. */
-		emu->gate_held = true;
+		emu->gate_held++;
 		mutex_unlock(&emu->lock);
 		wake_up_all(&emu->gate_wq);
 		wait_event_timeout(emu->gate_wq, !READ_ONCE(emu->gate_armed),
 				   msecs_to_jiffies(VID_EMU_GATE_MAX_MS));
 		mutex_lock(&emu->lock);
 		emu->gate_armed = false;
-		emu->gate_held = false;
+		emu->gate_held--;
 	}
 	emu->unmap_calls++;
 	emu->last_unmap_iova = iova;
@@ -521,18 +521,21 @@ void vid_emu_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
  */
 long vid_emu_gate(struct vid_emu_dev *emu, void __user *arg)
 {
-	const size_t minsz = offsetofend(struct vid_emu_gate, pad);
+	const size_t minsz = offsetofend(struct vid_emu_gate, count);
 	const u32 all = VID_EMU_GATE_ARM | VID_EMU_GATE_WAIT |
 			VID_EMU_GATE_OPEN;
 	struct vid_emu_gate gate;
 	unsigned long timeout;
+	unsigned int held;
 	long left;
 
 	if (copy_from_user(&gate, arg, minsz))
 		return -EFAULT;
-	if (gate.argsz < minsz || gate.pad || (gate.flags & ~all) ||
+	if (gate.argsz < minsz || (gate.flags & ~all) ||
 	    gate.timeout_ms > VID_EMU_GATE_MAX_MS)
 		return -EINVAL;
+	/* Callbacks to wait for: at least one. */
+	held = max(gate.count, 1U);
 	if (gate.flags & VID_EMU_GATE_ARM) {
 		mutex_lock(&emu->lock);
 		emu->gate_armed = true;
@@ -541,7 +544,8 @@ long vid_emu_gate(struct vid_emu_dev *emu, void __user *arg)
 	if (gate.flags & VID_EMU_GATE_WAIT) {
 		timeout = msecs_to_jiffies(gate.timeout_ms);
 		left = wait_event_interruptible_timeout(emu->gate_wq,
-							READ_ONCE(emu->gate_held),
+							READ_ONCE(emu->gate_held) >=
+							held,
 							timeout);
 		if (left < 0)
 			return left;

@@ -25,7 +25,13 @@
  * the fault handling a backend needs for such memory: the frame is not
  * mapped at mmap() time but by the VMA's fault handler, which first gives
  * up the mmap lock and has the fault retried (as a driver that waits for
- * its device does), or which always fails with SIGBUS.
+ * its device does), or which always fails with SIGBUS. A fourth
+ * (VID_EMU_FRAMES_NOPAGE) has the fault retried and then never maps the
+ * frame, so that a backend faulting it in never finds it; a fifth
+ * (VID_EMU_FRAMES_RAM) maps an ordinary frame with remap_pfn_range():
+ * RAM behind VM_PFNMAP, which a backend must refuse; and a sixth
+ * (VID_EMU_FRAMES_DIRECT) has the fault handler map the frame at once,
+ * without giving up the lock.
  *
  * The frames are freed when the file is released, which happens only once
  * no VMA maps them. A backend holds no reference to a reserved frame it
@@ -45,7 +51,7 @@
 /* The frames of one open file. */
 struct vid_frames {
 	struct page *page[VID_EMU_FRAMES];
-	atomic_t faults;	/* VID_EMU_FRAMES_FAULT faults handled */
+	atomic_t faults;	/* faults handled */
 	atomic_t retries;	/* ... of which answered "retry" */
 };
 
@@ -122,23 +128,28 @@ static void vid_frames_flags_set(struct vm_area_struct *vma,
 #endif
 }
 
-/* A reserved frame mapped by VID_EMU_FRAMES_FAULT or _SIGBUS. */
+/* A reserved frame mapped by its fault handler (a mode other than _RAM). */
 static vm_fault_t vid_frames_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct vid_frames *f = vma->vm_private_data;
 	unsigned long i = vma->vm_pgoff % VID_EMU_FRAMES;
+	unsigned long mode = vma->vm_pgoff / VID_EMU_FRAMES;
 
-	if (vma->vm_pgoff / VID_EMU_FRAMES == VID_EMU_FRAMES_SIGBUS)
+	if (mode == VID_EMU_FRAMES_SIGBUS)
 		return VM_FAULT_SIGBUS;
 	atomic_inc(&f->faults);
 	/* The first try of each fault is told to retry, without the lock. */
-	if ((vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
+	if (mode != VID_EMU_FRAMES_DIRECT &&
+	    (vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
 	    !(vmf->flags & (FAULT_FLAG_TRIED | FAULT_FLAG_RETRY_NOWAIT))) {
 		atomic_inc(&f->retries);
 		vid_frames_unlock(vmf);
 		return VM_FAULT_RETRY;
 	}
+	/* Handled, yet nothing mapped: whoever faulted finds no page. */
+	if (mode == VID_EMU_FRAMES_NOPAGE)
+		return VM_FAULT_NOPAGE;
 	return vmf_insert_pfn(vma, vmf->address, page_to_pfn(f->page[i]));
 }
 
@@ -153,8 +164,16 @@ static int vid_frames_mmap(struct file *file, struct vm_area_struct *vma)
 	unsigned long mode = vma->vm_pgoff / VID_EMU_FRAMES;
 
 	if (vma->vm_end - vma->vm_start != PAGE_SIZE ||
-	    mode > VID_EMU_FRAMES_SIGBUS || !(vma->vm_flags & VM_MAYSHARE))
+	    mode > VID_EMU_FRAMES_DIRECT || !(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
+	if (mode == VID_EMU_FRAMES_RAM) {
+		/* Only an ordinary frame: RAM that only a pfn reaches. */
+		if (vid_frame_reserved(i))
+			return -EINVAL;
+		return remap_pfn_range(vma, vma->vm_start,
+				       page_to_pfn(f->page[i]), PAGE_SIZE,
+				       vma->vm_page_prot);
+	}
 	if (mode) {
 		/* Only a reserved frame, and only by its fault handler. */
 		if (!vid_frame_reserved(i))

@@ -174,11 +174,13 @@ struct vid_emu_status {
  * of an unmap (with the backend's container lock dropped), for example
  * map across the edge of the range being unmapped.
  *
- * VID_EMU_GATE_ARM: the next dma_unmap callback waits, before it gives
- *	any pin back, until the gate is opened (or VID_EMU_GATE_MAX_MS have
- *	passed: a test that dies never hangs the unmap for good).
- * VID_EMU_GATE_WAIT: wait, at most @timeout_ms, until a callback is held.
- * VID_EMU_GATE_OPEN: let the held callback (if any) go on; disarm.
+ * VID_EMU_GATE_ARM: the dma_unmap callbacks from now on wait, before
+ *	they give any pin back, until the gate is opened (or
+ *	VID_EMU_GATE_MAX_MS have passed: a test that dies never hangs the
+ *	unmap for good). Two unmaps running at once both wait there.
+ * VID_EMU_GATE_WAIT: wait, at most @timeout_ms, until @count callbacks
+ *	(0 counts as 1) are held.
+ * VID_EMU_GATE_OPEN: let the held callbacks (if any) go on; disarm.
  * Flags may be combined and act in that order.
  *
  * Return: 0, or EINVAL (argsz, flags, timeout above VID_EMU_GATE_MAX_MS),
@@ -191,7 +193,7 @@ struct vid_emu_gate {
 #define VID_EMU_GATE_WAIT	0x2
 #define VID_EMU_GATE_OPEN	0x4
 	__u32	timeout_ms;
-	__u32	pad;		/* must be 0 */
+	__u32	count;		/* WAIT: callbacks held (0: one) */
 };
 
 #define VID_EMU_GATE_MAX_MS	20000
@@ -217,7 +219,21 @@ struct vid_emu_gate {
  * try of each fault gives up the mmap lock and returns VM_FAULT_RETRY
  * (counted in faults and retries), the retry maps it. At offset
  * (VID_EMU_FRAMES_SIGBUS * VID_EMU_FRAMES + N) * page size every fault
- * fails with SIGBUS. An ordinary frame at those offsets is EINVAL.
+ * fails with SIGBUS. At (VID_EMU_FRAMES_NOPAGE * VID_EMU_FRAMES + N) *
+ * page size the fault handler never maps it: the first try of each fault
+ * gives up the mmap lock and asks for a retry, as above, and the retry
+ * returns VM_FAULT_NOPAGE with nothing mapped, so that every fault
+ * "succeeds" and the page stays absent (user space must not touch such a
+ * page: its own access would fault for ever). At
+ * (VID_EMU_FRAMES_DIRECT * VID_EMU_FRAMES + N) * page size the fault
+ * handler maps it at once, keeping the lock, as most drivers' handlers
+ * do (counted in faults). An ordinary frame at those offsets is EINVAL.
+ *
+ * An ordinary frame N can also be mapped at offset
+ * (VID_EMU_FRAMES_RAM * VID_EMU_FRAMES + N) * page size with
+ * remap_pfn_range(): RAM behind a VM_PFNMAP VMA, which GUP refuses and a
+ * backend must refuse too (nothing keeps the page from being freed under
+ * the device). A reserved frame at that offset is EINVAL.
  *
  * This ioctl on that file reports, for each frame, its page frame number,
  * its page's reference count, whether it is reserved and whether it may
@@ -229,6 +245,9 @@ struct vid_emu_gate {
 #define VID_EMU_FRAMES		4
 #define VID_EMU_FRAMES_FAULT	1
 #define VID_EMU_FRAMES_SIGBUS	2
+#define VID_EMU_FRAMES_NOPAGE	3
+#define VID_EMU_FRAMES_RAM	4
+#define VID_EMU_FRAMES_DIRECT	5
 
 struct vid_emu_frame {
 	__aligned_u64	pfn;
@@ -242,7 +261,7 @@ struct vid_emu_frames {
 	__u32	argsz;
 	__u32	flags;		/* must be 0 */
 	struct vid_emu_frame	frame[VID_EMU_FRAMES];
-	__u32	faults;		/* faults of VID_EMU_FRAMES_FAULT mappings */
+	__u32	faults;		/* faults of the mappings by a handler */
 	__u32	retries;	/* of them, answered VM_FAULT_RETRY */
 };
 
