@@ -602,6 +602,45 @@ TEST_F(emu, unmap_calls_dma_unmap)
 }
 
 /*
+ * Start @n unmaps of [IOVA_A, IOVA_A + BUF_SIZE) in threads, with the
+ * device's gate armed, and return once all @n wait in its dma_unmap
+ * callback with the container lock dropped (the range must hold a pin).
+ */
+static void unmaps_held(struct __test_metadata *_metadata, int container,
+			int dev, struct vid_unmap_job *job, uint32_t n)
+{
+	struct vid_emu_gate gate = {
+		.argsz = sizeof(gate),
+		.flags = VID_EMU_GATE_WAIT,
+		.timeout_ms = 10000,
+		.count = n,
+	};
+	uint32_t i;
+
+	VID_ASSERT_OK(vid_emu_gate(dev, VID_EMU_GATE_ARM, 0));
+	for (i = 0; i < n; i++) {
+		memset(&job[i], 0, sizeof(job[i]));
+		job[i].container = container;
+		job[i].iova = IOVA_A;
+		job[i].size = BUF_SIZE;
+		VID_ASSERT_OK(vid_unmap_job_start(&job[i]));
+	}
+	ASSERT_EQ(0, ioctl(dev, VID_EMU_GATE, &gate))
+		TH_LOG("waiting for %u callbacks: %s", n, strerror(errno));
+}
+
+/* Open the gate and wait for the @n unmaps of unmaps_held() to end. */
+static void unmaps_go(struct __test_metadata *_metadata, int dev,
+		      struct vid_unmap_job *job, uint32_t n)
+{
+	uint32_t i;
+
+	VID_ASSERT_OK(vid_emu_gate(dev, VID_EMU_GATE_OPEN, 0));
+	for (i = 0; i < n; i++)
+		VID_ASSERT_OK(vid_unmap_job_join(&job[i]));
+}
+
+/*
  * A v2 unmap whose range ends in a hole waits for the device to unpin,
  * with the container lock dropped; meanwhile another mapping appears
  * across the range's end. The unmap must then fail with EINVAL, as it
@@ -613,26 +652,19 @@ TEST_F(emu, unmap_calls_dma_unmap)
  */
 TEST_F(emu, unmap_rechecks_edges_after_notifying)
 {
-	struct vid_unmap_job job = {
-		.container = self->ctx.container,
-		.iova = IOVA_A,
-		.size = BUF_SIZE,
-	};
 	int dev = self->ctx.device;
+	struct vid_unmap_job job;
 	uint8_t byte;
 
 	/* Pages 0-5 of the range mapped and one pinned; 6-7 a hole. */
 	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->a,
 			      BUF_SIZE - 2 * P, VID_MAP_RW));
 	VID_ASSERT_OK(vid_emu_pin(dev, IOVA_A, 1, PIN_RW, NULL));
-	VID_ASSERT_OK(vid_emu_gate(dev, VID_EMU_GATE_ARM, 0));
-	VID_ASSERT_OK(vid_unmap_job_start(&job));
-	VID_ASSERT_OK(vid_emu_gate(dev, VID_EMU_GATE_WAIT, 10000));
+	unmaps_held(_metadata, self->ctx.container, dev, &job, 1);
 	/* The unmap waits at the device: map across its end (pages 7-8). */
 	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A + BUF_SIZE - P,
 			      self->b, 2 * P, VID_MAP_RW));
-	VID_ASSERT_OK(vid_emu_gate(dev, VID_EMU_GATE_OPEN, 0));
-	VID_ASSERT_OK(vid_unmap_job_join(&job));
+	unmaps_go(_metadata, dev, &job, 1);
 
 	/*
 	 * In-tree re-checks too but then returns success, having reset its
@@ -1037,6 +1069,33 @@ TEST(emu_with_edu)
 	VID_ASSERT_ACCT(&base);
 }
 
+/*
+ * How the tests of a container that edu's group joins later begin: edu
+ * there (else SKIP), *@base read, then a v2 container holding only the
+ * emulated group (*@efd), served by the backend under test. False when
+ * the test was skipped: the caller then returns at once.
+ */
+static bool emu_only_container(struct __test_metadata *_metadata,
+			       struct vid_acct *base, int *container,
+			       int *efd)
+{
+	bool served;
+
+	if (!vid_emu_prepare(_metadata))
+		return false;
+	if (vid_skip_reason())
+		SKIP(return false, "%s", vid_skip_reason());
+	VID_ASSERT_OK(vid_acct_read(base));
+	*container = vid_open_container();
+	ASSERT_LE(0, *container);
+	*efd = vid_open_group_id(*container,
+				 vid_device_group("platform", VID_EMU_DEV0));
+	ASSERT_LE(0, *efd) TH_LOG("emulated group: %s", strerror(-*efd));
+	VID_ASSERT_OK(vid_set_iommu(*container, VFIO_TYPE1v2_IOMMU,
+				    vid_backend_module(), &served));
+	return vid_emu_served(_metadata, served);
+}
+
 /* One int over a pipe; 0 or -errno (-EPIPE at end of file). */
 static int pipe_put(int fd, int val)
 {
@@ -1046,6 +1105,40 @@ static int pipe_put(int fd, int val)
 static int pipe_get(int fd, int *val)
 {
 	return read(fd, val, sizeof(*val)) == sizeof(*val) ? 0 : -EPIPE;
+}
+
+/* A child and the test, talking over a pair of pipes. */
+struct talker {
+	pid_t pid;	/* the child's, in the test; 0 in the child */
+	int rd, wr;	/* this side's ends */
+};
+
+/* fork() a talker: t->pid tells which side returned. */
+static void talker_fork(struct __test_metadata *_metadata, struct talker *t)
+{
+	int p2c[2], c2p[2];
+
+	ASSERT_EQ(0, pipe2(p2c, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(c2p, O_CLOEXEC));
+	t->pid = fork();
+	ASSERT_LE(0, t->pid);
+	close(t->pid ? p2c[0] : p2c[1]);
+	close(t->pid ? c2p[1] : c2p[0]);
+	t->rd = t->pid ? c2p[0] : p2c[0];
+	t->wr = t->pid ? p2c[1] : c2p[1];
+}
+
+/* In the test: give the child its last @word and see it exit with 0. */
+static void talker_end(struct __test_metadata *_metadata, struct talker *t,
+		       int word)
+{
+	int status;
+
+	VID_ASSERT_OK(pipe_put(t->wr, word));
+	ASSERT_EQ(t->pid, waitpid(t->pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+	close(t->wr);
+	close(t->rd);
 }
 
 /*
@@ -1101,60 +1194,38 @@ static void replay_child(int container, int in, int out, uint64_t xfer,
 TEST(replay_for_another_process)
 {
 	const uint64_t xfer = 2048;
-	int p2c[2], c2p[2], status, word, efd, container;
+	int word, efd, container;
 	uint8_t want[2048];
 	struct vid_acct base;
-	bool served;
+	struct talker t;
 	uint8_t *buf;
-	pid_t pid;
 
-	if (!vid_emu_prepare(_metadata))
+	if (!emu_only_container(_metadata, &base, &container, &efd))
 		return;
-	if (vid_skip_reason())
-		SKIP(return, "%s", vid_skip_reason());
-	VID_ASSERT_OK(vid_acct_read(&base));
 	buf = vid_alloc(BUF_SIZE, 0);
 	ASSERT_NE(NULL, buf);
 	vid_fill_pattern(want, sizeof(want), 31);
 	memcpy(buf, want, sizeof(want));
-
-	container = vid_open_container();
-	ASSERT_LE(0, container);
-	efd = vid_open_group_id(container,
-				vid_device_group("platform", VID_EMU_DEV0));
-	ASSERT_LE(0, efd) TH_LOG("emulated group: %s", strerror(-efd));
-	VID_ASSERT_OK(vid_set_iommu(container, VFIO_TYPE1v2_IOMMU,
-				    vid_backend_module(), &served));
-	if (!vid_emu_served(_metadata, served))
-		return;
 	VID_ASSERT_OK(vid_map(container, IOVA_A, buf, BUF_SIZE, VID_MAP_RW));
 	EMU_ASSERT_ACCT(&base, 0, 0);
 
-	ASSERT_EQ(0, pipe2(p2c, O_CLOEXEC));
-	ASSERT_EQ(0, pipe2(c2p, O_CLOEXEC));
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (!pid) {
-		close(p2c[1]);
-		close(c2p[0]);
-		replay_child(container, p2c[0], c2p[1], xfer, buf, want);
-	}
-	close(p2c[0]);
-	close(c2p[1]);
+	talker_fork(_metadata, &t);
+	if (!t.pid)
+		replay_child(container, t.rd, t.wr, xfer, buf, want);
 
-	VID_ASSERT_OK(pipe_get(c2p[0], &word));
+	VID_ASSERT_OK(pipe_get(t.rd, &word));
 	VID_ASSERT_OK(word);
 	/* Pinned for the IOMMU, charged to the owner only. */
 	EMU_ASSERT_ACCT(&base, BUF_SIZE / 1024, BUF_PAGES);
-	EXPECT_EQ(0, vid_proc_status_kb(pid, "VmLck"));
+	EXPECT_EQ(0, vid_proc_status_kb(t.pid, "VmLck"));
 	expect_state(_metadata, "iommu_groups", 1);
 	expect_state(_metadata, "locked_vm_pages", BUF_PAGES);
 	expect_state(_metadata, "iommu_mapped_bytes", BUF_SIZE);
 
-	VID_ASSERT_OK(pipe_put(p2c[1], 1));
-	VID_ASSERT_OK(pipe_get(c2p[0], &word));
+	VID_ASSERT_OK(pipe_put(t.wr, 1));
+	VID_ASSERT_OK(pipe_get(t.rd, &word));
 	VID_ASSERT_OK(word);
-	VID_ASSERT_OK(pipe_get(c2p[0], &word));
+	VID_ASSERT_OK(pipe_get(t.rd, &word));
 	if (vid_backend_intree()) {
 		/* The child's copy got the bytes; the owner's page is 0. */
 		ASSERT_EQ(1, word);
@@ -1168,11 +1239,7 @@ TEST(replay_for_another_process)
 				    P - 512 - xfer, 0));
 	ASSERT_EQ(-1, vid_first_diff(buf, want, xfer));
 
-	VID_ASSERT_OK(pipe_put(p2c[1], 2));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
-	close(p2c[1]);
-	close(c2p[0]);
+	talker_end(_metadata, &t, 2);
 	/* edu's group left with the child: the pins and charge went too. */
 	EMU_ASSERT_ACCT(&base, 0, 0);
 	expect_state(_metadata, "iommu_groups", 0);
@@ -1200,28 +1267,14 @@ TEST(replay_over_memlock)
 	struct vid_acct base;
 	int efd, dev, container, group;
 	struct rlimit rl;
-	bool served;
 	long lck;
 
-	if (!vid_emu_prepare(_metadata))
+	if (!emu_only_container(_metadata, &base, &container, &efd))
 		return;
-	if (vid_skip_reason())
-		SKIP(return, "%s", vid_skip_reason());
-	VID_ASSERT_OK(vid_acct_read(&base));
 	a = vid_alloc(BUF_SIZE, 0);
 	b = vid_alloc(BUF_SIZE, 0);
 	ASSERT_NE(NULL, a);
 	ASSERT_NE(NULL, b);
-
-	container = vid_open_container();
-	ASSERT_LE(0, container);
-	efd = vid_open_group_id(container,
-				vid_device_group("platform", VID_EMU_DEV0));
-	ASSERT_LE(0, efd) TH_LOG("emulated group: %s", strerror(-efd));
-	VID_ASSERT_OK(vid_set_iommu(container, VFIO_TYPE1v2_IOMMU,
-				    vid_backend_module(), &served));
-	if (!vid_emu_served(_metadata, served))
-		return;
 	dev = ioctl(efd, VFIO_GROUP_GET_DEVICE_FD, VID_EMU_DEV0);
 	ASSERT_LE(0, dev);
 	VID_ASSERT_OK(vid_drop_cap_ipc_lock());
@@ -1287,22 +1340,9 @@ TEST(replay_after_owner_exit)
 {
 	int p2c[2], status, efd, container, word;
 	struct vid_acct base;
-	bool served;
 	pid_t pid;
 
-	if (!vid_emu_prepare(_metadata))
-		return;
-	if (vid_skip_reason())
-		SKIP(return, "%s", vid_skip_reason());
-	VID_ASSERT_OK(vid_acct_read(&base));
-	container = vid_open_container();
-	ASSERT_LE(0, container);
-	efd = vid_open_group_id(container,
-				vid_device_group("platform", VID_EMU_DEV0));
-	ASSERT_LE(0, efd) TH_LOG("emulated group: %s", strerror(-efd));
-	VID_ASSERT_OK(vid_set_iommu(container, VFIO_TYPE1v2_IOMMU,
-				    vid_backend_module(), &served));
-	if (!vid_emu_served(_metadata, served))
+	if (!emu_only_container(_metadata, &base, &container, &efd))
 		return;
 
 	ASSERT_EQ(0, pipe2(p2c, O_CLOEXEC));
@@ -1380,6 +1420,10 @@ FIXTURE_SETUP(frames)
 	self->fd = open("/dev/" VID_EMU_FRAMES_NAME, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, self->fd) TH_LOG("/dev/%s: %s", VID_EMU_FRAMES_NAME,
 				      strerror(errno));
+	/* Two pages of address space, where a test maps frames. */
+	self->mem = mmap(NULL, 2 * P, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	ASSERT_NE(MAP_FAILED, self->mem);
 }
 
 FIXTURE_TEARDOWN(frames)
@@ -1434,9 +1478,6 @@ TEST_F(frames, reserved_beside_pinned)
 	}
 
 	/* The pair at two adjacent pages: a VMA of each kind. */
-	self->mem = mmap(NULL, 2 * P, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
-	ASSERT_NE(MAP_FAILED, self->mem);
 	for (i = 0; i < 2; i++) {
 		m = mmap(self->mem + i * P, P, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_FIXED, self->fd, (first + i) * P);
@@ -1516,9 +1557,6 @@ TEST_F(frames, pfnmap_fault_retried)
 	uint8_t want[2048];
 	struct vid_edu edu;
 
-	self->mem = mmap(NULL, 2 * P, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
-	ASSERT_NE(MAP_FAILED, self->mem);
 	VID_ASSERT_OK(frame_map(self->fd, self->mem, VID_EMU_FRAMES_FAULT,
 				rsv));
 	VID_ASSERT_OK(vid_ctx_open(&self->ctx, VFIO_TYPE1v2_IOMMU));
@@ -1564,9 +1602,6 @@ TEST_F(frames, pfnmap_fault_fails)
 	struct vid_acct before;
 	uint8_t *buf;
 
-	self->mem = mmap(NULL, 2 * P, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
-	ASSERT_NE(MAP_FAILED, self->mem);
 	VID_ASSERT_OK(frame_map(self->fd, self->mem, 0, pin));
 	VID_ASSERT_OK(frame_map(self->fd, self->mem + P, VID_EMU_FRAMES_SIGBUS,
 				rsv));
@@ -1612,9 +1647,6 @@ TEST_F(frames, pfnmap_read_only)
 	struct vid_acct before;
 	void *m;
 
-	self->mem = mmap(NULL, 2 * P, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
-	ASSERT_NE(MAP_FAILED, self->mem);
 	m = mmap(self->mem, P, PROT_READ, MAP_SHARED | MAP_FIXED, self->fd,
 		 (off_t)(mode * VID_EMU_FRAMES + rsv) * P);
 	ASSERT_EQ((void *)self->mem, m) TH_LOG("mmap: %s", strerror(errno));
