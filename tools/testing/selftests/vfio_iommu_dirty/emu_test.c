@@ -641,6 +641,28 @@ static void unmaps_go(struct __test_metadata *_metadata, int dev,
 }
 
 /*
+ * After unmaps that removed everything: the device was called @calls
+ * times and gave back @unpinned references, nothing is pinned, mapped or
+ * charged against @base, and dma_rw finds nothing at IOVA_A.
+ */
+static void expect_all_gone(struct __test_metadata *_metadata, int dev,
+			    const struct vid_acct *base, uint64_t calls,
+			    uint64_t unpinned)
+{
+	struct vid_emu_status st;
+	uint8_t byte;
+
+	VID_ASSERT_OK(vid_emu_status(dev, &st, false));
+	EXPECT_EQ(calls, st.unmap_calls);
+	EXPECT_EQ(unpinned, st.unmap_unpinned);
+	EMU_ASSERT_PINS(dev, 0, 0);
+	EMU_ASSERT_ACCT(base, 0, 0);
+	expect_state(_metadata, "mappings", 0);
+	expect_state(_metadata, "locked_vm_pages", 0);
+	VID_ASSERT_ERR(EINVAL, vid_emu_rw(dev, IOVA_A, &byte, 1, 0));
+}
+
+/*
  * A v2 unmap whose range ends in a hole waits for the device to unpin,
  * with the container lock dropped; meanwhile another mapping appears
  * across the range's end. The unmap must then fail with EINVAL, as it
@@ -710,6 +732,82 @@ TEST_F(emu, gate_arguments)
 	EXPECT_EQ(-ETIMEDOUT, vid_emu_gate(dev, VID_EMU_GATE_WAIT, 10));
 	VID_ASSERT_OK(vid_emu_gate(dev, VID_EMU_GATE_ARM | VID_EMU_GATE_OPEN,
 				   0));
+}
+
+/*
+ * Two unmaps of the same mapping, whose page the device holds, at once:
+ * both tell the device (the second finds the pin still there while the
+ * first waits at the gate) and both wait in its dma_unmap callback, with
+ * the container lock dropped. Once the gate opens, one callback gives the
+ * pin back, the unmap that takes the lock first removes the mapping, and
+ * the other finds it gone: it has nothing left to flush and removes
+ * nothing. So one reports BUF_SIZE unmapped, the other 0, both succeed,
+ * and nothing stays pinned or charged (kills a vid_notify_unmap() that
+ * looks at the mapping it looked up again without checking it is still
+ * there). In-tree 6.12 cannot run this: its second unmap waits for the
+ * device list's mutex, which the first holds through the callback, with
+ * the container lock held, which the callback's unpin needs; it skips.
+ */
+TEST_F(emu, unmap_twice_while_notifying)
+{
+	struct vid_unmap_job job[2];
+	int dev = self->ctx.device;
+
+	if (vid_backend_intree())
+		SKIP(return, "in-tree type1 deadlocks on two unmaps notifying at once");
+	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->a, BUF_SIZE,
+			      VID_MAP_RW));
+	VID_ASSERT_OK(vid_emu_pin(dev, IOVA_A + P, 1, PIN_RW, NULL));
+	unmaps_held(_metadata, self->ctx.container, dev, job, 2);
+	/* Both wait at the device: nothing is given back yet. */
+	EMU_ASSERT_PINS(dev, 1, 1);
+	EMU_ASSERT_ACCT(&self->base, VID_PAGE_KB, 1);
+	unmaps_go(_metadata, dev, job, 2);
+
+	EXPECT_EQ(0, job[0].ret);
+	EXPECT_EQ(0, job[1].ret);
+	EXPECT_EQ(BUF_SIZE, job[0].unmapped + job[1].unmapped);
+	EXPECT_TRUE(!job[0].unmapped || !job[1].unmapped)
+		TH_LOG("both unmaps removed the mapping: 0x%llx and 0x%llx",
+		       (unsigned long long)job[0].unmapped,
+		       (unsigned long long)job[1].unmapped);
+	expect_all_gone(_metadata, dev, &self->base, 2, 1);
+}
+
+/*
+ * While an unmap waits in the device's dma_unmap callback, the device
+ * gives its pin back by itself (UNPIN), a second unmap removes the
+ * mapping and a new mapping takes its place. The page's charge stays
+ * while the first unmap notifies (vid_acct_unpin() defers it) and goes
+ * back when the second unmap removes the mapping (vid_dma_remove() flushes
+ * the deferred pages: kills one that forgets to). The first unmap then
+ * finds the new mapping, which has nothing deferred, and removes it, as
+ * in-tree does (it looks the range up again after notifying). In-tree
+ * gives the charge back at the UNPIN itself.
+ */
+TEST_F(emu, unmap_replaced_while_notifying)
+{
+	int dev = self->ctx.device;
+	struct vid_unmap_job job;
+
+	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->a, BUF_SIZE,
+			      VID_MAP_RW));
+	VID_ASSERT_OK(vid_emu_pin(dev, IOVA_A + 2 * P, 1, PIN_RW, NULL));
+	unmaps_held(_metadata, self->ctx.container, dev, &job, 1);
+
+	VID_ASSERT_OK(vid_emu_unpin(dev, IOVA_A + 2 * P, 1));
+	EMU_ASSERT_PINS(dev, 0, 0);
+	EMU_ASSERT_ACCT(&self->base, vid_backend_intree() ? 0 : VID_PAGE_KB,
+			0);
+	VID_ASSERT_UNMAP(self->ctx.container, IOVA_A, BUF_SIZE, BUF_SIZE);
+	EMU_ASSERT_ACCT(&self->base, 0, 0);
+	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->b, BUF_SIZE,
+			      VID_MAP_RW));
+	unmaps_go(_metadata, dev, &job, 1);
+
+	EXPECT_EQ(0, job.ret);
+	EXPECT_EQ(BUF_SIZE, job.unmapped);
+	expect_all_gone(_metadata, dev, &self->base, 1, 0);
 }
 
 /* One unmap over several mappings with pins: one call per mapping. */
@@ -1669,6 +1767,289 @@ TEST_F(frames, pfnmap_read_only)
 	ASSERT_EQ(mode ? 2 : 0, info.faults);
 	ASSERT_EQ(mode ? 1 : 0, info.retries);
 	VID_ASSERT_UNMAP(self->ctx.container, IOVA_A, P, P);
+}
+
+/*
+ * An ordinary frame mapped with remap_pfn_range() (VID_EMU_FRAMES_RAM):
+ * RAM behind VM_PFNMAP, which GUP refuses. The backend finds the frame
+ * through the page table and must refuse it too, as in-tree
+ * (vaddr_get_pfns(): a pfn that is not reserved is EFAULT): nothing would
+ * keep the page from being freed under the device. MAP_DMA fails with
+ * EFAULT for a device that writes and for one that only reads, and
+ * leaves nothing: no mapping, no charge, the frame's page neither pinned
+ * nor referenced (kills a vid_pfnmap_frame() that maps any frame it
+ * finds).
+ */
+TEST_F(frames, pfnmap_of_ram_refused)
+{
+	const unsigned int pin = variant->first == 0 ? 0 : 3;
+	struct vid_emu_frames info, was;
+	struct vid_acct before;
+
+	VID_ASSERT_OK(frame_map(self->fd, self->mem, VID_EMU_FRAMES_RAM, pin));
+	VID_ASSERT_OK(vid_ctx_open(&self->ctx, VFIO_TYPE1v2_IOMMU));
+	VID_ASSERT_OK(frames_info(self->fd, &was));
+	ASSERT_EQ(0, was.frame[pin].flags);
+	VID_ASSERT_OK(vid_acct_read(&before));
+
+	VID_ASSERT_ERR(EFAULT, vid_map(self->ctx.container, IOVA_A, self->mem,
+				       P, VID_MAP_RW));
+	VID_ASSERT_ERR(EFAULT, vid_map(self->ctx.container, IOVA_A, self->mem,
+				       P, VFIO_DMA_MAP_FLAG_READ));
+	EMU_ASSERT_ACCT(&before, 0, 0);
+	expect_state(_metadata, "mappings", 0);
+	expect_state(_metadata, "iommu_mapped_bytes", 0);
+	VID_ASSERT_OK(frames_info(self->fd, &info));
+	ASSERT_EQ(was.frame[pin].refcount, info.frame[pin].refcount);
+	ASSERT_EQ(0, info.frame[pin].flags);
+}
+
+/*
+ * A reserved frame whose fault handler never maps it (VID_EMU_FRAMES_NOPAGE):
+ * each fault has the backend drop the mmap lock (a retry) and then
+ * "succeeds" with nothing mapped. The backend looks the VMA up again after
+ * each such fault, four times, then gives up with EFAULT
+ * (vid_pfnmap_frame()): exactly 4 faults retried, 8 handler calls (kills
+ * a retry bound moved by one), and nothing mapped or charged. In-tree 6.12
+ * retries without bound (vaddr_get_pfns() on follow_fault_pfn()'s
+ * -EAGAIN) until the caller is killed: it skips.
+ */
+TEST_F(frames, pfnmap_fault_never_maps)
+{
+	const unsigned int rsv = variant->first == 0 ? 1 : 2;
+	struct vid_emu_frames info;
+	struct vid_acct before;
+
+	if (vid_backend_intree())
+		SKIP(return, "in-tree type1 retries such a fault for ever");
+	VID_ASSERT_OK(frame_map(self->fd, self->mem, VID_EMU_FRAMES_NOPAGE,
+				rsv));
+	VID_ASSERT_OK(vid_ctx_open(&self->ctx, VFIO_TYPE1v2_IOMMU));
+	VID_ASSERT_OK(vid_acct_read(&before));
+
+	VID_ASSERT_ERR(EFAULT, vid_map(self->ctx.container, IOVA_A, self->mem,
+				       P, VID_MAP_RW));
+	VID_ASSERT_OK(frames_info(self->fd, &info));
+	ASSERT_EQ(8, info.faults);
+	ASSERT_EQ(4, info.retries);
+	ASSERT_EQ(1, info.frame[rsv].refcount);
+	EMU_ASSERT_ACCT(&before, 0, 0);
+	expect_state(_metadata, "mappings", 0);
+	expect_state(_metadata, "iommu_mapped_bytes", 0);
+}
+
+/*
+ * MAP_DMA of a reserved frame whose fault handler maps it at once, without
+ * giving up the mmap lock (VID_EMU_FRAMES_DIRECT, as most drivers do): the
+ * backend faults it in once, looks the frame up in the same VMA right
+ * after (vid_pfnmap_frame(); in-tree, follow_fault_pfn() too) and maps it
+ * unpinned and uncharged; edu reaches it (kills a backend that trusts a
+ * fault only when it dropped the lock).
+ */
+TEST_F(frames, pfnmap_fault_at_once)
+{
+	const unsigned int rsv = variant->first == 0 ? 1 : 2;
+	const uint64_t xfer = 1024;
+	struct vid_emu_frames info;
+	struct vid_acct before;
+	uint8_t want[1024];
+	struct vid_edu edu;
+
+	VID_ASSERT_OK(frame_map(self->fd, self->mem, VID_EMU_FRAMES_DIRECT,
+				rsv));
+	VID_ASSERT_OK(vid_ctx_open(&self->ctx, VFIO_TYPE1v2_IOMMU));
+	VID_ASSERT_OK(vid_edu_open(&self->ctx, &edu));
+	VID_ASSERT_OK(vid_acct_read(&before));
+
+	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->mem, P,
+			      VID_MAP_RW));
+	VID_ASSERT_OK(frames_info(self->fd, &info));
+	ASSERT_EQ(1, info.faults);
+	ASSERT_EQ(0, info.retries);
+	ASSERT_EQ(1, info.frame[rsv].refcount);
+	EMU_ASSERT_ACCT(&before, 0, 0);
+	expect_state(_metadata, "iommu_mapped_bytes", P);
+
+	vid_fill_pattern(want, sizeof(want), 24);
+	memcpy(self->mem + 3 * xfer, want, xfer);
+	VID_ASSERT_OK(vid_edu_dma(&edu, IOVA_A + 3 * xfer, 0, xfer, false));
+	VID_ASSERT_OK(vid_edu_dma(&edu, IOVA_A, 0, xfer, true));
+	ASSERT_EQ(-1, vid_first_diff(self->mem, want, xfer));
+	VID_ASSERT_UNMAP(self->ctx.container, IOVA_A, P, P);
+	EMU_ASSERT_ACCT(&before, 0, 0);
+}
+
+/*
+ * The child of frames.vaddr_update_uncharged: set the vaddr of the
+ * mapping at IOVA_A to @mem (its copy of the test's mapping of the frame),
+ * answer, and at the parent's word open the emulated device in
+ * @container, write @data (64 bytes) at IOVA_A + 256 through its dma_rw,
+ * answer, and exit at the next word. Answers are 0 or -errno.
+ */
+static void vaddr_child(int container, int in, int out, uint8_t *mem,
+			const uint8_t *data)
+{
+	int word, ret, group, dev = -1;
+
+	ret = vid_map_raw(container, sizeof(struct vfio_iommu_type1_dma_map),
+			  VFIO_DMA_MAP_FLAG_VADDR, (uintptr_t)mem, IOVA_A, P);
+	if (pipe_put(out, ret) || pipe_get(in, &word))
+		_exit(1);
+	group = vid_open_group_id(container,
+				  vid_device_group("platform", VID_EMU_DEV0));
+	ret = group;
+	if (group >= 0) {
+		dev = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, VID_EMU_DEV0);
+		ret = dev < 0 ? -errno : 0;
+	}
+	if (!ret)
+		ret = vid_emu_rw(dev, IOVA_A + 256, (void *)data, 64,
+				 VID_EMU_RW_WRITE);
+	if (pipe_put(out, ret) || pipe_get(in, &word))
+		_exit(1);
+	if (dev >= 0)
+		close(dev);
+	if (group >= 0)
+		close(group);
+	_exit(0);
+}
+
+/*
+ * A mapping of a reserved frame (VM_PFNMAP: nothing charged, the mapping's
+ * locked_vm 0) whose vaddr a child sets after the test invalidated it.
+ * The update succeeds and charges nobody: neither the test's VmLck nor
+ * the child's changes. The child owns the mapping from then on, as
+ * in-tree (vfio_change_dma_owner()): the emulated device's dma_rw, which
+ * copies through the owner's mm only, reaches the frame from the child
+ * (kills a vid_acct_change_owner() that keeps the old owner when there
+ * is no charge to move). edu still reaches the frame through the IOMMU.
+ * The charged case is ext_test's ext.vaddr_update_moves_charge.
+ */
+TEST_F(frames, vaddr_update_uncharged)
+{
+	const unsigned int rsv = variant->first == 0 ? 1 : 2;
+	const uint64_t xfer = 1024;
+	uint8_t data[64], want[1024];
+	struct vid_acct before;
+	struct vid_edu edu;
+	struct talker t;
+	uint64_t got;
+	int word;
+
+	VID_ASSERT_OK(frame_map(self->fd, self->mem, 0, rsv));
+	VID_ASSERT_OK(vid_ctx_open(&self->ctx, VFIO_TYPE1v2_IOMMU));
+	VID_ASSERT_OK(vid_edu_open(&self->ctx, &edu));
+	VID_ASSERT_OK(vid_acct_read(&before));
+	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, self->mem, P,
+			      VID_MAP_RW));
+	EMU_ASSERT_ACCT(&before, 0, 0);
+	expect_state(_metadata, "locked_vm_pages", 0);
+	VID_ASSERT_OK(vid_unmap_raw(self->ctx.container,
+				    sizeof(struct vfio_iommu_type1_dma_unmap),
+				    VFIO_DMA_UNMAP_FLAG_VADDR, IOVA_A, P,
+				    &got));
+	ASSERT_EQ(P, got);
+
+	vid_fill_pattern(data, sizeof(data), 51);
+	talker_fork(_metadata, &t);
+	if (!t.pid)
+		vaddr_child(self->ctx.container, t.rd, t.wr, self->mem, data);
+
+	VID_ASSERT_OK(pipe_get(t.rd, &word));
+	VID_ASSERT_OK(word);
+	EMU_ASSERT_ACCT(&before, 0, 0);
+	EXPECT_EQ(0, vid_proc_status_kb(t.pid, "VmLck"));
+	expect_state(_metadata, "locked_vm_pages", 0);
+	expect_state(_metadata, "vaddr_invalid", 0);
+
+	/* The child, the owner now, writes through the device's dma_rw. */
+	VID_ASSERT_OK(pipe_put(t.wr, 1));
+	VID_ASSERT_OK(pipe_get(t.rd, &word));
+	EXPECT_EQ(0, word) TH_LOG("the child's dma_rw: %s", strerror(-word));
+	EXPECT_EQ(-1, vid_first_diff(self->mem + 256, data, sizeof(data)));
+	EXPECT_EQ(0, vid_proc_status_kb(t.pid, "VmLck"));
+
+	/* edu copies within the frame. */
+	vid_fill_pattern(want, sizeof(want), 52);
+	memcpy(self->mem + 2048, want, xfer);
+	VID_ASSERT_OK(vid_edu_dma(&edu, IOVA_A + 2048, 0, xfer, false));
+	VID_ASSERT_OK(vid_edu_dma(&edu, IOVA_A + 1024, 0, xfer, true));
+	EXPECT_EQ(-1, vid_first_diff(self->mem + 1024, want, xfer));
+
+	talker_end(_metadata, &t, 2);
+	VID_ASSERT_UNMAP(self->ctx.container, IOVA_A, P, P);
+	EMU_ASSERT_ACCT(&before, 0, 0);
+}
+
+/*
+ * Memory GUP will not pin behind a mapping of an emulated-only container
+ * (MAP_DMA pinned nothing, so nothing looked at it then): a PROT_NONE
+ * page, where PIN fails with EFAULT as in-tree (vaddr_get_pfns(): GUP
+ * refuses and the VMA is no VM_PFNMAP), and a reserved frame of
+ * /dev/vid-emu-frames (VM_PFNMAP | VM_IO), where PIN fails with EINVAL:
+ * this backend hands devices pinned pages only (vid_pin_user_page()).
+ * In-tree follows the VMA to the frame and hands over its page, neither
+ * pinned nor charged (vfio_pin_page_external()); with VID_BACKEND=intree
+ * the test asserts that. A PIN of an ordinary page and the frame together
+ * leaves nothing pinned. dma_rw, which copies through the owner's mm,
+ * reaches the frame and fails with EFAULT on the PROT_NONE page. Nothing
+ * stays pinned or charged (kills a vid_pin_user_page() that answers
+ * EINVAL for any VMA, or EFAULT for a VM_PFNMAP one).
+ */
+TEST_F(emu, pin_unpinnable_memory)
+{
+	const bool intree = vid_backend_intree();
+	int dev = self->ctx.device;
+	uint8_t data[64], got[64];
+	uint8_t *mem;
+	int fd;
+
+	fd = open("/dev/" VID_EMU_FRAMES_NAME, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd) TH_LOG("/dev/%s: %s", VID_EMU_FRAMES_NAME,
+				strerror(errno));
+	/* An ordinary page, the reserved frame 1, a PROT_NONE page. */
+	mem = mmap(NULL, 3 * P, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	ASSERT_EQ(mem, mmap(mem, P, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	memset(mem, 0x3c, P);
+	VID_ASSERT_OK(frame_map(fd, mem + P, 0, 1));
+	VID_ASSERT_OK(vid_map(self->ctx.container, IOVA_A, mem, 3 * P,
+			      VID_MAP_RW));
+
+	VID_ASSERT_ERR(EFAULT, vid_emu_pin(dev, IOVA_A + 2 * P, 1, PIN_RW,
+					   NULL));
+	EMU_ASSERT_PINS(dev, 0, 0);
+	EMU_ASSERT_ACCT(&self->base, 0, 0);
+	if (intree) {
+		VID_ASSERT_OK(vid_emu_pin(dev, IOVA_A + P, 1, PIN_RW, NULL));
+		EMU_ASSERT_PINS(dev, 1, 1);
+		EMU_ASSERT_ACCT(&self->base, 0, 0);
+		VID_ASSERT_OK(vid_emu_unpin(dev, IOVA_A + P, 1));
+	} else {
+		VID_ASSERT_ERR(EINVAL, vid_emu_pin(dev, IOVA_A + P, 1, PIN_RW,
+						   NULL));
+		VID_ASSERT_ERR(EINVAL, vid_emu_pin(dev, IOVA_A, 2, PIN_RW,
+						   NULL));
+		expect_state(_metadata, "device_pinned_pages", 0);
+		expect_state(_metadata, "locked_vm_pages", 0);
+	}
+	EMU_ASSERT_PINS(dev, 0, 0);
+	EMU_ASSERT_ACCT(&self->base, 0, 0);
+
+	vid_fill_pattern(data, sizeof(data), 61);
+	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_A + P + 128, data, sizeof(data),
+				 VID_EMU_RW_WRITE));
+	ASSERT_EQ(-1, vid_first_diff(mem + P + 128, data, sizeof(data)));
+	VID_ASSERT_OK(vid_emu_rw(dev, IOVA_A + P - 32, got, sizeof(got), 0));
+	ASSERT_EQ(-1, vid_first_not(got, 32, 0x3c));
+	ASSERT_EQ(-1, vid_first_diff(got + 32, mem + P, 32));
+	VID_ASSERT_ERR(EFAULT, vid_emu_rw(dev, IOVA_A + 2 * P, got,
+					  sizeof(got), 0));
+
+	VID_ASSERT_UNMAP(self->ctx.container, IOVA_A, 3 * P, 3 * P);
+	munmap(mem, 3 * P);
+	close(fd);
 }
 
 /*
