@@ -975,6 +975,69 @@ static int pins_reported(struct fn *f)
 /* the tests                                                              */
 /* ---------------------------------------------------------------------- */
 
+/* Nothing open or armed: what a teardown may meet after any set-up. */
+static void fn_init(struct fn *f)
+{
+	memset(f, 0, sizeof(*f));
+	vid_ctx_init(&f->edu);
+	vid_ctx_init(&f->emu);
+	vid_ctx_init(&f->edu1);
+	f->edu_group = -1;
+	f->nth_fd = -1;
+}
+
+/*
+ * The set-up both fixtures share, once the backend is loaded as the test
+ * wants it: the stack filter on its text, the knobs, this thread's
+ * fail-nth, the accounting baseline and the buffers every test maps.
+ * false after SKIP (no stack filter); asserts the rest.
+ */
+static bool fn_arm_setup(struct __test_metadata *_metadata, struct fn *f)
+{
+	int ret = filter_prepare();
+
+	ASSERT_EQ(0, ret) TH_LOG("text of %s in /proc/kallsyms: %s",
+				 vid_backend_module(), strerror(-ret));
+	/* A setup that stops early has no teardown: undo the knobs here. */
+	ret = knobs_set();
+	if (ret)
+		knobs_restore();
+	if (ret == -ENOENT)
+		SKIP(return false, "%s", NO_FILTER);
+	ASSERT_EQ(0, ret) TH_LOG("fault-injection knobs: %s", strerror(-ret));
+	f->nth_fd = nth_open();
+	ASSERT_LE(0, f->nth_fd) TH_LOG("fail-nth: %s", strerror(-f->nth_fd));
+	VID_ASSERT_OK(vid_acct_read(&f->base));
+	f->small = vid_alloc(SMALL_SIZE, 0x3c);
+	f->probe = vid_alloc(P, 0x77);
+	ASSERT_NE(NULL, f->small);
+	ASSERT_NE(NULL, f->probe);
+	return true;
+}
+
+/*
+ * The teardown both fixtures share: fail-nth off, every file closed, the
+ * shared buffers freed, the knobs as they were. The fixture frees its own
+ * memory, then checks the accounting against f->base.
+ */
+static void fn_disarm_teardown(struct fn *f)
+{
+	if (f->nth_fd >= 0) {
+		nth_disarm(f->nth_fd);
+		close(f->nth_fd);
+	}
+	if (f->edu_group >= 0)
+		close(f->edu_group);
+	/* edu1's group is in edu's container: only edu's closes it. */
+	f->edu1.container = -1;
+	vid_ctx_close(&f->edu1);
+	vid_ctx_close(&f->emu);
+	vid_ctx_close(&f->edu);
+	vid_free(f->small, SMALL_SIZE);
+	vid_free(f->probe, P);
+	knobs_restore();
+}
+
 FIXTURE(fail_nth) {
 	struct fn f;
 };
@@ -984,12 +1047,7 @@ FIXTURE_SETUP(fail_nth)
 	struct fn *f = &self->f;
 	int ret;
 
-	memset(f, 0, sizeof(*f));
-	vid_ctx_init(&f->edu);
-	vid_ctx_init(&f->emu);
-	vid_ctx_init(&f->edu1);
-	f->edu_group = -1;
-	f->nth_fd = -1;
+	fn_init(f);
 	if (!vid_prepare(_metadata))
 		return;
 	/*
@@ -999,24 +1057,9 @@ FIXTURE_SETUP(fail_nth)
 	 */
 	ret = vid_emu_load();
 	ASSERT_EQ(0, ret) TH_LOG("loading %s: %s", VID_EMU_KO, strerror(-ret));
-	ret = filter_prepare();
-	ASSERT_EQ(0, ret) TH_LOG("text of %s in /proc/kallsyms: %s",
-				 vid_backend_module(), strerror(-ret));
-	/* A setup that stops early has no teardown: undo the knobs here. */
-	ret = knobs_set();
-	if (ret)
-		knobs_restore();
-	if (ret == -ENOENT)
-		SKIP(return, "%s", NO_FILTER);
-	ASSERT_EQ(0, ret) TH_LOG("fault-injection knobs: %s", strerror(-ret));
-	f->nth_fd = nth_open();
-	ASSERT_LE(0, f->nth_fd) TH_LOG("fail-nth: %s", strerror(-f->nth_fd));
-	VID_ASSERT_OK(vid_acct_read(&f->base));
-	f->small = vid_alloc(SMALL_SIZE, 0x3c);
-	f->probe = vid_alloc(P, 0x77);
+	if (!fn_arm_setup(_metadata, f))
+		return;
 	f->huge = thp_alloc(HUGE_SIZE);
-	ASSERT_NE(NULL, f->small);
-	ASSERT_NE(NULL, f->probe);
 	ASSERT_NE(NULL, f->huge);
 }
 
@@ -1024,19 +1067,9 @@ FIXTURE_TEARDOWN(fail_nth)
 {
 	struct fn *f = &self->f;
 
-	if (f->nth_fd >= 0) {
-		nth_disarm(f->nth_fd);
-		close(f->nth_fd);
-	}
-	if (f->edu_group >= 0)
-		close(f->edu_group);
-	vid_ctx_close(&f->emu);
-	vid_ctx_close(&f->edu);
-	vid_free(f->small, SMALL_SIZE);
-	vid_free(f->probe, P);
+	fn_disarm_teardown(f);
 	if (f->huge)
 		munmap(f->huge, HUGE_SIZE);
-	knobs_restore();
 	if (f->small)
 		VID_EXPECT_ACCT(&f->base);
 }
@@ -1507,12 +1540,7 @@ FIXTURE_SETUP(fail_nth2)
 	char bdf0[32];
 	int ret;
 
-	memset(f, 0, sizeof(*f));
-	vid_ctx_init(&f->edu);
-	vid_ctx_init(&f->emu);
-	vid_ctx_init(&f->edu1);
-	f->edu_group = -1;
-	f->nth_fd = -1;
+	fn_init(f);
 	self->reloaded = false;
 	if (!vid_prepare(_metadata))
 		return;
@@ -1524,25 +1552,11 @@ FIXTURE_SETUP(fail_nth2)
 	self->reloaded = true;
 	ret = vid_emu_load();
 	ASSERT_EQ(0, ret) TH_LOG("loading %s: %s", VID_EMU_KO, strerror(-ret));
+	/* The module's text moves with the reload: filter after it. */
 	VID_ASSERT_OK(vid_module_reload_ours("test_domain_per_group=1"));
-	/* The module's text moved with the reload. */
-	ret = filter_prepare();
-	ASSERT_EQ(0, ret) TH_LOG("text of %s in /proc/kallsyms: %s",
-				 vid_backend_module(), strerror(-ret));
-	ret = knobs_set();
-	if (ret)
-		knobs_restore();
-	if (ret == -ENOENT)
-		SKIP(return, "%s", NO_FILTER);
-	ASSERT_EQ(0, ret) TH_LOG("fault-injection knobs: %s", strerror(-ret));
-	f->nth_fd = nth_open();
-	ASSERT_LE(0, f->nth_fd) TH_LOG("fail-nth: %s", strerror(-f->nth_fd));
-	VID_ASSERT_OK(vid_acct_read(&f->base));
-	f->small = vid_alloc(SMALL_SIZE, 0x3c);
-	f->probe = vid_alloc(P, 0x77);
+	if (!fn_arm_setup(_metadata, f))
+		return;
 	f->cross = m1_alloc();
-	ASSERT_NE(NULL, f->small);
-	ASSERT_NE(NULL, f->probe);
 	ASSERT_NE(NULL, f->cross) TH_LOG("no runs at M1's 2 MiB boundaries");
 }
 
@@ -1550,15 +1564,8 @@ FIXTURE_TEARDOWN(fail_nth2)
 {
 	struct fn *f = &self->f;
 
-	if (f->nth_fd >= 0) {
-		nth_disarm(f->nth_fd);
-		close(f->nth_fd);
-	}
-	two_close(f);
-	vid_free(f->small, SMALL_SIZE);
-	vid_free(f->probe, P);
+	fn_disarm_teardown(f);
 	vid_free(f->cross, M1_SIZE);
-	knobs_restore();
 	if (!self->reloaded)
 		return;
 	if (f->small)
