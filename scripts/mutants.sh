@@ -221,8 +221,11 @@ run_guest() {
 	shift
 
 	STALLED=0
+	# The guest of scripts/check.sh: 4 GiB with a 1 GiB hugetlb page
+	# reserved at boot, for hugepage_test's gig_page_* tests.
 	"$ROOT/scripts/guest-run.sh" --hostroot --payload "$PAYLOAD" \
 		--workdir "$W/guest" --kver "$KVER" \
+		--mem 4096 --append "hugepagesz=1G hugepages=1" \
 		--timeout $(( ($# + 1) * 1800 )) \
 		-- "sh mutants/guest.sh $*" >"$log" 2>&1 &
 	pid=$!
